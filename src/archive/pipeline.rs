@@ -1,0 +1,238 @@
+//! The parallel part of a backup: sources stream members into a [`MemberSink`] on one
+//! thread, which cuts them into frames and hashes them; a pool of workers compresses
+//! frames; the calling thread reorders finished frames and feeds the [`ArchiveWriter`].
+//!
+//! Memory is bounded by a fixed number of items in flight (`2 x workers + 2`, each at
+//! most one frame), whatever the size of a member.
+
+use crate::archive::codec::FrameEncoder;
+use crate::archive::writer::ArchiveWriter;
+use crate::error::{Error, Result};
+use crate::model::{Member, MemberSink, SinkError};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use sha2::Digest;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub workers: usize,
+    pub level: i32,
+    pub frame_size: usize,
+}
+
+enum Item {
+    Entry(Member),
+    Begin(Member),
+    Frame(Vec<u8>, u32),
+    End(String, String),
+}
+
+struct Job {
+    seq: u64,
+    data: Vec<u8>,
+}
+
+/// The producer side handed to sources.
+struct Sink<'a> {
+    seq: u64,
+    frame_size: usize,
+    tokens: Receiver<()>,
+    jobs: Sender<Job>,
+    done: Sender<(u64, Item)>,
+    warnings: &'a mut Vec<String>,
+}
+
+fn closed() -> Error {
+    Error::WriterStopped
+}
+
+impl Sink<'_> {
+    fn send(&mut self, item: Item) -> Result<()> {
+        self.tokens.recv().map_err(|_| closed())?;
+        self.done.send((self.seq, item)).map_err(|_| closed())?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    fn send_frame(&mut self, data: Vec<u8>) -> Result<()> {
+        self.tokens.recv().map_err(|_| closed())?;
+        self.jobs
+            .send(Job {
+                seq: self.seq,
+                data,
+            })
+            .map_err(|_| closed())?;
+        self.seq += 1;
+        Ok(())
+    }
+}
+
+/// Fills `buf` from `r` until it is full or the reader ends; pipes return short reads.
+fn fill(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl MemberSink for Sink<'_> {
+    fn entry(&mut self, member: Member) -> Result<()> {
+        self.send(Item::Entry(member))
+    }
+
+    fn stream(&mut self, member: Member, content: &mut dyn Read) -> Result<u64, SinkError> {
+        self.send(Item::Begin(member)).map_err(SinkError::Closed)?;
+        let mut sha = sha2::Sha256::new();
+        let mut b3 = blake3::Hasher::new();
+        let mut total = 0u64;
+        let mut failed = None;
+        let mut first = true;
+        loop {
+            let mut buf = vec![0u8; self.frame_size];
+            let n = match fill(content, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    failed = Some(e);
+                    0
+                }
+            };
+            // An empty member still gets one (empty) frame, so `zstd -d` yields a file.
+            if n == 0 && !first {
+                break;
+            }
+            first = false;
+            buf.truncate(n);
+            sha.update(&buf);
+            b3.update(&buf);
+            total += n as u64;
+            self.send_frame(buf).map_err(SinkError::Closed)?;
+            if n < self.frame_size || failed.is_some() {
+                break;
+            }
+        }
+        self.send(Item::End(
+            hex::encode(sha.finalize()),
+            b3.finalize().to_hex().to_string(),
+        ))
+        .map_err(SinkError::Closed)?;
+        match failed {
+            Some(e) => Err(SinkError::Read(e)),
+            None => Ok(total),
+        }
+    }
+
+    fn warn(&mut self, message: String) {
+        tracing::warn!("{message}");
+        self.warnings.push(message);
+    }
+}
+
+/// Runs `produce` (the sources) against a sink feeding `writer`, compressing on
+/// `settings.workers` threads. `progress` is called with uncompressed bytes written.
+/// Returns the warnings the sources recorded, or the first error of either side; on
+/// error the writer may hold an open member and must be discarded.
+pub fn run<F>(
+    writer: &mut ArchiveWriter,
+    settings: Settings,
+    progress: &dyn Fn(u64),
+    produce: F,
+) -> Result<Vec<String>>
+where
+    F: FnOnce(&mut dyn MemberSink) -> Result<()> + Send,
+{
+    let workers = settings.workers.max(1);
+    let in_flight = 2 * workers + 2;
+    let (token_tx, token_rx) = bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        token_tx.send(()).expect("fresh channel");
+    }
+    let (job_tx, job_rx) = bounded::<Job>(in_flight);
+    let (done_tx, done_rx) = bounded::<(u64, Item)>(in_flight);
+
+    std::thread::scope(|scope| {
+        let producer = {
+            let done = done_tx.clone();
+            scope.spawn(move || {
+                let mut warnings = Vec::new();
+                let mut sink = Sink {
+                    seq: 0,
+                    frame_size: settings.frame_size,
+                    tokens: token_rx,
+                    jobs: job_tx,
+                    done,
+                    warnings: &mut warnings,
+                };
+                let r = produce(&mut sink);
+                drop(sink);
+                r.map(|()| warnings)
+            })
+        };
+        let mut pool = Vec::new();
+        for _ in 0..workers {
+            let jobs = job_rx.clone();
+            let done = done_tx.clone();
+            pool.push(scope.spawn(move || -> Result<()> {
+                let mut enc = FrameEncoder::new(settings.level)
+                    .map_err(|e| Error::Other(format!("zstd: {e}")))?;
+                for job in jobs {
+                    let out = enc
+                        .encode(&job.data)
+                        .map_err(|e| Error::Other(format!("zstd compression failed: {e}")))?;
+                    if done
+                        .send((job.seq, Item::Frame(out, job.data.len() as u32)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(())
+            }));
+        }
+        drop(job_rx);
+        drop(done_tx);
+
+        let assembled = assemble(writer, done_rx, token_tx, progress);
+        let produced = producer.join().expect("producer thread panicked");
+        for w in pool {
+            w.join().expect("compression worker panicked")?;
+        }
+        assembled?;
+        produced
+    })
+}
+
+fn assemble(
+    writer: &mut ArchiveWriter,
+    done: Receiver<(u64, Item)>,
+    tokens: Sender<()>,
+    progress: &dyn Fn(u64),
+) -> Result<()> {
+    let mut pending = BTreeMap::new();
+    let mut next = 0u64;
+    let mut bytes = 0u64;
+    for (seq, item) in done {
+        pending.insert(seq, item);
+        while let Some(item) = pending.remove(&next) {
+            next += 1;
+            match item {
+                Item::Entry(m) => writer.entry(m)?,
+                Item::Begin(m) => writer.begin(m)?,
+                Item::Frame(data, size) => {
+                    writer.frame(&data, size)?;
+                    bytes += size as u64;
+                    progress(bytes);
+                }
+                Item::End(sha, b3) => writer.end(sha, b3)?,
+            }
+            let _ = tokens.send(());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The tar assembler: appends members one at a time to `<archive>.tar.partial`, patches
+//! each content member's header once its length is known, ends with the manifest, and
+//! only then fsyncs and renames. An archive is never changed after the rename.
+
+use crate::error::{Error, IoContext, Result};
+use crate::format::{manifest::Manifest, seekable, tarhdr, MANIFEST_NAME};
+use crate::model::{Event, FileMeta, Frame, Member, MemberKind};
+use sha2::Digest;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+struct Open {
+    member: Member,
+    header_pos: u64,
+}
+
+pub struct ArchiveWriter {
+    out: BufWriter<File>,
+    partial: PathBuf,
+    target: PathBuf,
+    pos: u64,
+    members: Vec<Member>,
+    open: Option<Open>,
+}
+
+/// What a finished archive is.
+pub struct Finished {
+    pub bytes: u64,
+    pub sha256: String,
+    pub members: Vec<Member>,
+}
+
+fn partial_path(target: &Path) -> PathBuf {
+    let mut p = target.as_os_str().to_owned();
+    p.push(".partial");
+    PathBuf::from(p)
+}
+
+impl ArchiveWriter {
+    /// Starts `<target>.partial`, replacing any leftover of the same name.
+    pub fn create(target: &Path) -> Result<Self> {
+        let partial = partial_path(target);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&partial)
+            .ctx(|| format!("cannot create {}", partial.display()))?;
+        Ok(ArchiveWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            partial,
+            target: target.to_path_buf(),
+            pos: 0,
+            members: Vec::new(),
+            open: None,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .ctx(|| format!("cannot write {}", self.partial.display()))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn pad(&mut self) -> Result<()> {
+        let n = tarhdr::padding(self.pos) as usize;
+        self.write(&[0u8; 512][..n])
+    }
+
+    /// Appends a member without content (directory or symlink).
+    pub fn entry(&mut self, mut member: Member) -> Result<()> {
+        assert!(self.open.is_none(), "entry while a member is open");
+        let hdr = tarhdr::member_header(
+            &member.tar_name(),
+            member.kind,
+            0,
+            &member.meta,
+            member.link_target.as_deref(),
+        );
+        self.write(&hdr)?;
+        member.offset = self.pos;
+        self.members.push(member);
+        Ok(())
+    }
+
+    /// Opens a content member; frames follow, then [`end`](Self::end).
+    pub fn begin(&mut self, mut member: Member) -> Result<()> {
+        assert!(self.open.is_none(), "begin while a member is open");
+        let hdr = tarhdr::member_header(&member.tar_name(), member.kind, 0, &member.meta, None);
+        self.write(&hdr)?;
+        let header_pos = self.pos - tarhdr::BLOCK;
+        member.offset = self.pos;
+        member.frames.clear();
+        self.open = Some(Open { member, header_pos });
+        Ok(())
+    }
+
+    /// Appends one compressed frame of `size` uncompressed bytes to the open member.
+    pub fn frame(&mut self, compressed: &[u8], size: u32) -> Result<()> {
+        let pos = self.pos;
+        let open = self.open.as_mut().expect("frame without an open member");
+        let m = &mut open.member;
+        m.frames.push(Frame {
+            offset: pos - m.offset,
+            compressed_size: compressed.len() as u32,
+            uoffset: m.size,
+            size,
+        });
+        m.size += size as u64;
+        self.write(compressed)
+    }
+
+    /// Closes the open member: seek table, padding, header patched with the length.
+    pub fn end(&mut self, sha256: String, blake3: String) -> Result<()> {
+        let Open {
+            mut member,
+            header_pos,
+        } = self.open.take().expect("end without begin");
+        let sizes: Vec<(u32, u32)> = member
+            .frames
+            .iter()
+            .map(|f| (f.compressed_size, f.size))
+            .collect();
+        self.write(&seekable::encode(&sizes))?;
+        member.compressed_size = self.pos - member.offset;
+        member.sha256 = Some(sha256);
+        member.blake3 = Some(blake3);
+        self.out
+            .flush()
+            .ctx(|| format!("cannot write {}", self.partial.display()))?;
+        let file = self.out.get_ref();
+        let mut hdr = [0u8; 512];
+        file.read_exact_at(&mut hdr, header_pos)
+            .ctx(|| format!("cannot read back {}", self.partial.display()))?;
+        tarhdr::patch_size(&mut hdr, member.compressed_size);
+        file.write_all_at(&hdr, header_pos)
+            .ctx(|| format!("cannot write {}", self.partial.display()))?;
+        self.pad()?;
+        self.members.push(member);
+        Ok(())
+    }
+
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// Writes the manifest and the end-of-archive blocks, fsyncs, renames the partial
+    /// file to its final name and fsyncs the directory.
+    pub fn finish(mut self, event: Event) -> Result<Finished> {
+        assert!(self.open.is_none(), "finish while a member is open");
+        let manifest = Manifest::new(event, std::mem::take(&mut self.members));
+        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        let meta = FileMeta {
+            mode: 0o644,
+            mtime: chrono::Utc::now().timestamp(),
+            uid: 0,
+            gid: 0,
+        };
+        let mut hdr = tarhdr::member_header(
+            MANIFEST_NAME,
+            MemberKind::File,
+            json.len() as u64,
+            &meta,
+            None,
+        );
+        let n = hdr.len();
+        let mut h = [0u8; 512];
+        h.copy_from_slice(&hdr[n - 512..]);
+        tarhdr::patch_size(&mut h, json.len() as u64);
+        hdr[n - 512..].copy_from_slice(&h);
+        self.write(&hdr)?;
+        self.write(&json)?;
+        self.pad()?;
+        self.write(&[0u8; 1024])?;
+        let file = self.out.into_inner().map_err(|e| {
+            Error::io(
+                format!("cannot write {}", self.partial.display()),
+                e.into_error(),
+            )
+        })?;
+        file.sync_all()
+            .ctx(|| format!("cannot fsync {}", self.partial.display()))?;
+        let sha256 = sha256_file(&self.partial)?;
+        std::fs::rename(&self.partial, &self.target)
+            .ctx(|| format!("cannot rename {}", self.partial.display()))?;
+        sync_dir(&self.target)?;
+        Ok(Finished {
+            bytes: self.pos,
+            sha256,
+            members: manifest.members,
+        })
+    }
+
+    /// Removes the partial file.
+    pub fn discard(self) {
+        let partial = self.partial.clone();
+        drop(self.out);
+        let _ = std::fs::remove_file(partial);
+    }
+}
+
+/// SHA-256 of a whole file, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).ctx(|| format!("cannot open {}", path.display()))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .ctx(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// fsyncs the directory holding `path`, so that a rename in it is durable.
+pub fn sync_dir(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .ctx(|| format!("cannot fsync directory {}", dir.display()))?;
+    }
+    Ok(())
+}

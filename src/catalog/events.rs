@@ -1,0 +1,161 @@
+//! Event rows: created running (-999), then completed or failed, never both.
+
+use super::Catalog;
+use crate::error::Result;
+use crate::model::{Event, COMPLETE, RUNNING};
+use rusqlite::{params, OptionalExtension, Row};
+
+const COLUMNS: &str =
+    "id, host, start_time, end_time, completed, bytes, file, sha256, error, warnings";
+
+fn row(r: &Row) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        host: r.get(1)?,
+        start_time: r.get(2)?,
+        end_time: r.get(3)?,
+        completed: r.get(4)?,
+        bytes: r.get::<_, i64>(5)? as u64,
+        file: r.get(6)?,
+        sha256: r.get(7)?,
+        error: r.get(8)?,
+        warnings: r.get::<_, i64>(9)? as u64,
+    })
+}
+
+impl Catalog {
+    /// Inserts a running event and returns its id.
+    pub fn begin_event(&self, host: &str, start_time: i64) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO events (host, start_time, completed) VALUES (?1, ?2, ?3)",
+                params![host, start_time, RUNNING],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn set_event_file(&self, id: i64, file: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE events SET file = ?2 WHERE id = ?1",
+                params![id, file],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Marks an event failed (or interrupted) with an error code and message.
+    pub fn fail_event(
+        &self,
+        id: i64,
+        code: i64,
+        end_time: i64,
+        error: &str,
+        warnings: u64,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE events SET completed = ?2, end_time = ?3, error = ?4, warnings = ?5 WHERE id = ?1",
+                params![id, code, end_time, error, warnings as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Stores an event's members and marks it complete, in one transaction.
+    pub fn complete_event(
+        &mut self,
+        event: &Event,
+        members: &[crate::model::Member],
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Self::plain(&self.path, e))?;
+        super::members::insert(&tx, event.id, members).map_err(|e| Self::plain(&self.path, e))?;
+        tx.execute(
+            "UPDATE events SET end_time = ?2, completed = ?3, bytes = ?4, file = ?5, sha256 = ?6,
+                    error = NULL, warnings = ?7 WHERE id = ?1",
+            params![
+                event.id,
+                event.end_time,
+                COMPLETE,
+                event.bytes as i64,
+                event.file,
+                event.sha256,
+                event.warnings as i64
+            ],
+        )
+        .map_err(|e| Self::plain(&self.path, e))?;
+        tx.commit().map_err(|e| Self::plain(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Inserts an event as it is (reindex), with its members.
+    pub fn insert_event(&mut self, event: &Event, members: &[crate::model::Member]) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Self::plain(&self.path, e))?;
+        tx.execute(
+            &format!(
+                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
+            params![
+                event.id,
+                event.host,
+                event.start_time,
+                event.end_time,
+                event.completed,
+                event.bytes as i64,
+                event.file,
+                event.sha256,
+                event.error,
+                event.warnings as i64
+            ],
+        )
+        .map_err(|e| Self::plain(&self.path, e))?;
+        super::members::insert(&tx, event.id, members).map_err(|e| Self::plain(&self.path, e))?;
+        tx.commit().map_err(|e| Self::plain(&self.path, e))?;
+        Ok(())
+    }
+
+    fn plain(path: &std::path::Path, e: impl std::fmt::Display) -> crate::error::Error {
+        crate::error::Error::Catalog {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+
+    pub fn event(&self, id: i64) -> Result<Option<Event>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM events WHERE id = ?1"),
+                [id],
+                row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// All events, oldest first.
+    pub fn events(&self) -> Result<Vec<Event>> {
+        self.query_events(&format!("SELECT {COLUMNS} FROM events ORDER BY id"), [])
+    }
+
+    /// Events still marked running.
+    pub fn running_events(&self) -> Result<Vec<Event>> {
+        self.query_events(
+            &format!("SELECT {COLUMNS} FROM events WHERE completed = ?1 ORDER BY id"),
+            [RUNNING],
+        )
+    }
+
+    fn query_events<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Event>> {
+        let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = st.query_map(p, row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,66 @@
+//! The catalog schema and its version. `docs/FORMAT.md` documents every column.
+
+use rusqlite::Connection;
+
+pub const VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    host        TEXT    NOT NULL,
+    start_time  INTEGER NOT NULL,
+    end_time    INTEGER,
+    completed   INTEGER NOT NULL DEFAULT -999,
+    bytes       INTEGER NOT NULL DEFAULT 0,
+    file        TEXT    NOT NULL DEFAULT '',
+    sha256      TEXT,
+    error       TEXT,
+    warnings    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE members (
+    id              INTEGER PRIMARY KEY,
+    event_id        INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    path            TEXT    NOT NULL,
+    source          TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    tar_offset      INTEGER NOT NULL,
+    compressed_size INTEGER NOT NULL,
+    size            INTEGER NOT NULL,
+    sha256          TEXT,
+    blake3          TEXT,
+    mode            INTEGER NOT NULL,
+    mtime           INTEGER NOT NULL,
+    uid             INTEGER NOT NULL,
+    gid             INTEGER NOT NULL,
+    link_target     TEXT,
+    UNIQUE (event_id, path)
+);
+CREATE TABLE frames (
+    member_id       INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+    idx             INTEGER NOT NULL,
+    offset          INTEGER NOT NULL,
+    compressed_size INTEGER NOT NULL,
+    uoffset         INTEGER NOT NULL,
+    size            INTEGER NOT NULL,
+    PRIMARY KEY (member_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX events_completed ON events(completed, start_time);
+";
+
+pub fn migrate(conn: &Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if version > VERSION {
+        return Err(format!(
+            "schema version {version} is newer than this strata knows ({VERSION}); upgrade strata"
+        ));
+    }
+    if version == 0 {
+        conn.execute_batch(&format!(
+            "BEGIN; {V1} PRAGMA user_version = {VERSION}; COMMIT;"
+        ))
+        .map_err(|e| format!("cannot create the schema: {e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! `strata backup`: quiet on success (cron mails whatever is printed), a progress bar
+//! only on a terminal, warnings on stderr, exit 1 when the event has warnings.
+
+use super::{fmt, Env};
+use crate::error::{exit, Result};
+use crate::ops::backup::{self, Plan};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+pub fn run(env: Env) -> Result<u8> {
+    let config = env.config.expect("backup loads the config");
+    let bar = if std::io::stderr().is_terminal() && !env.quiet {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {bytes} read, {binary_bytes_per_sec}, {elapsed}",
+            )
+            .expect("valid template"),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(200));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let progress = |n: u64| bar.set_position(n);
+    let report = backup::run(Plan {
+        repo: env.repo.clone(),
+        host: config.host.clone(),
+        settings: config.settings,
+        sources: config.sources,
+        progress: &progress,
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    let ev = &report.event;
+    let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
+    let summary = format!(
+        "event {}: {} members, {} in a {} archive, {}",
+        ev.id,
+        report.members,
+        fmt::size(report.size),
+        fmt::size(ev.bytes),
+        fmt::duration(took)
+    );
+    if report.warnings.is_empty() {
+        tracing::info!("{summary}");
+        Ok(exit::OK)
+    } else {
+        let err = env.repo.join(&ev.file).with_extension("err");
+        tracing::warn!(
+            "{summary}; complete with {} warnings (listed in {})",
+            report.warnings.len(),
+            err.display()
+        );
+        Ok(exit::WARN)
+    }
+}

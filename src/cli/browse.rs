@@ -1,0 +1,123 @@
+//! `list`, `show` and `cat`: looking at the catalog and streaming members out.
+
+use super::{fmt, Env};
+use crate::error::{exit, Error, IoContext, Result};
+use crate::ops::{self, read::MemberReader};
+use crate::store::local::LocalStore;
+use serde_json::json;
+use std::io::Write;
+
+pub fn list(env: &Env, as_json: bool) -> Result<u8> {
+    let cat = env.catalog()?;
+    let events = cat.events()?;
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        let v: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let mut v = serde_json::to_value(e).expect("event serialises");
+                v["status"] = json!(e.status());
+                v
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json"))
+            .ctx(|| "stdout".into())?;
+        return Ok(exit::OK);
+    }
+    let mut rows = vec![vec![
+        "ID".into(),
+        "DATE".into(),
+        "STATUS".into(),
+        "SIZE".into(),
+        "DURATION".into(),
+    ]];
+    for e in &events {
+        rows.push(vec![
+            e.id.to_string(),
+            fmt::date(e.start_time),
+            e.status().into(),
+            fmt::size(e.bytes),
+            e.end_time
+                .map(|t| fmt::duration(t - e.start_time))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    fmt::table(&mut out, &rows).ctx(|| "stdout".into())?;
+    Ok(exit::OK)
+}
+
+pub fn show(env: &Env, id: i64, as_json: bool) -> Result<u8> {
+    let cat = env.catalog()?;
+    let ev = ops::find_event(&cat, id)?;
+    let members = cat.members(id)?;
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        let v = json!({ "event": ev, "status": ev.status(), "members": members });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json"))
+            .ctx(|| "stdout".into())?;
+        return Ok(exit::OK);
+    }
+    let mut text = format!(
+        "event {}  {}  {}  host {}  archive {} ({})\n",
+        ev.id,
+        fmt::date(ev.start_time),
+        ev.status(),
+        ev.host,
+        ev.file,
+        fmt::size(ev.bytes)
+    );
+    if let Some(e) = &ev.error {
+        text.push_str(&format!("error: {e}\n"));
+    }
+    out.write_all(text.as_bytes()).ctx(|| "stdout".into())?;
+    let mut rows = vec![vec![
+        "KIND".into(),
+        "SIZE".into(),
+        "STORED".into(),
+        "PATH".into(),
+    ]];
+    for m in &members {
+        let path = match &m.link_target {
+            Some(t) => format!("{} -> {t}", m.path),
+            None => m.path.clone(),
+        };
+        rows.push(vec![
+            m.kind.as_str().into(),
+            m.size.to_string(),
+            m.compressed_size.to_string(),
+            path,
+        ]);
+    }
+    fmt::table(&mut out, &rows).ctx(|| "stdout".into())?;
+    Ok(exit::OK)
+}
+
+pub fn cat(env: &Env, id: i64, path: &str) -> Result<u8> {
+    let cat = env.catalog()?;
+    let ev = ops::complete_event(&cat, id)?;
+    let path = path.trim_matches('/');
+    let m = cat.member(id, path)?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "no member {path} in event {id}; `strata show {id}` lists them"
+        ))
+    })?;
+    if !m.kind.has_content() {
+        return Err(Error::Other(format!(
+            "{path} is a {}, not a file",
+            m.kind.as_str()
+        )));
+    }
+    let store = LocalStore::new(&env.repo);
+    let mut r = MemberReader::new(&store, &ev.file, &m);
+    let mut out = std::io::stdout().lock();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut r, &mut buf).map_err(|e| Error::Other(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n]).ctx(|| "stdout".into())?;
+    }
+    out.flush().ctx(|| "stdout".into())?;
+    Ok(exit::OK)
+}

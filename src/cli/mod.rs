@@ -1,0 +1,162 @@
+//! The command line: argument parsing, logging set-up and dispatch to one small
+//! module per group of commands. Output formatting lives in `fmt`.
+
+mod backup;
+mod browse;
+mod fmt;
+mod repair;
+mod restore;
+
+use crate::config::{Config, DEFAULT_PATH};
+use crate::error::{exit, Error, Result};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Backups of databases, files and dump commands into indexed, compressed archives", long_about = None)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "STRATA_CONFIG", default_value = DEFAULT_PATH)]
+    config: PathBuf,
+    /// Use this repository instead of the config's (read commands need no config then).
+    #[arg(short = 'R', long, global = true)]
+    repository: Option<PathBuf>,
+    /// More output (-v: info, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a backup of every configured source.
+    Backup,
+    /// List the events (backup runs).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the members of one event.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one member's bytes to standard output.
+    Cat { id: i64, path: String },
+    /// Restore members of an event (all when no PATH is given) under a directory.
+    Restore {
+        id: i64,
+        /// Member paths or directory prefixes, as `strata show` prints them.
+        paths: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Check archives against their recorded hashes, frame by frame.
+    Verify {
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the catalog from the archives and their manifests.
+    Reindex,
+}
+
+/// What commands need: the repository, and the config when there is one.
+pub(crate) struct Env {
+    pub repo: PathBuf,
+    pub config: Option<Config>,
+    pub quiet: bool,
+}
+
+impl Env {
+    fn new(cli: &Cli, needs_config: bool) -> Result<Env> {
+        let config = if needs_config || cli.repository.is_none() {
+            Some(Config::load(&cli.config)?)
+        } else {
+            None
+        };
+        let repo = match (&cli.repository, &config) {
+            (Some(r), _) => r.clone(),
+            (None, Some(c)) => c.repository.clone(),
+            (None, None) => unreachable!("config loaded when no repository is given"),
+        };
+        Ok(Env {
+            repo,
+            config,
+            quiet: cli.quiet,
+        })
+    }
+
+    /// The catalog of an existing repository.
+    pub fn catalog(&self) -> Result<crate::catalog::Catalog> {
+        if !self.repo.join(crate::catalog::FILE_NAME).exists() {
+            return Err(Error::NotFound(format!(
+                "{} holds no catalog; run `strata backup` first, or `strata reindex` to rebuild it from archives",
+                self.repo.display()
+            )));
+        }
+        crate::catalog::Catalog::open(&self.repo)
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("strata={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Parses the command line and runs the command; returns the exit code.
+pub fn run() -> Result<u8> {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let needs_config = matches!(cli.command, Command::Backup);
+    let env = Env::new(&cli, needs_config)?;
+    match cli.command {
+        Command::Backup => backup::run(env),
+        Command::List { json } => browse::list(&env, json),
+        Command::Show { id, json } => browse::show(&env, id, json),
+        Command::Cat { id, ref path } => browse::cat(&env, id, path),
+        Command::Restore {
+            id,
+            ref paths,
+            ref to,
+        } => restore::run(&env, id, paths, to),
+        Command::Verify { id, all, json } => repair::verify(&env, id, all, json),
+        Command::Reindex => repair::reindex(&env),
+    }
+}
+
+/// `main`'s body: runs, prints an error as one line, maps it to an exit code. A broken
+/// pipe (`strata cat ... | head`) is a normal end.
+pub fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::ExitCode::from(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("strata: error: {e}");
+            std::process::ExitCode::from(e.exit_code())
+        }
+    }
+}

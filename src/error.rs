@@ -1,0 +1,96 @@
+//! Errors that cross module boundaries, and the exit codes they map to.
+//!
+//! Every message names what failed and, where there is one, what to do next. No variant
+//! ever carries a secret: callers pass paths, hosts and member names, never credentials.
+
+use std::path::PathBuf;
+
+/// The documented exit codes of the `strata` binary (README, "Exit codes").
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Done, but with warnings (backup), damage found (verify), or differences (diff).
+    pub const WARN: u8 = 1;
+    /// Trouble: bad config, failed event, unreadable repository.
+    pub const ERROR: u8 = 2;
+    /// Another backup holds the repository lock.
+    pub const LOCKED: u8 = 3;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error("another strata backup is running on this repository (lock {} is held); this run exits", .0.display())]
+    Locked(PathBuf),
+
+    #[error(
+        "archive {archive}: member {member}: frame {frame} (archive offset {offset}): {message}"
+    )]
+    CorruptFrame {
+        archive: String,
+        member: String,
+        frame: usize,
+        offset: u64,
+        message: String,
+    },
+
+    #[error("archive {archive}: member {member}: {message}")]
+    CorruptMember {
+        archive: String,
+        member: String,
+        message: String,
+    },
+
+    #[error("archive {archive}: {message}")]
+    Archive { archive: String, message: String },
+
+    #[error("catalog {}: {message}", path.display())]
+    Catalog { path: PathBuf, message: String },
+
+    #[error("{0}")]
+    NotFound(String),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the archive writer stopped")]
+    WriterStopped,
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Locked(_) => exit::LOCKED,
+            _ => exit::ERROR,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds a context line to `std::io::Result`s, turning them into [`Error::Io`].
+pub trait IoContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(context(), e))
+    }
+}

@@ -1,0 +1,182 @@
+//! Plain data shared by every layer: events, members, frames.
+//!
+//! No logic lives here beyond small conversions; the catalog stores these, the archive
+//! manifest serialises them, the vfs and the CLI display them.
+
+use serde::{Deserialize, Serialize};
+
+/// `events.completed` while a backup runs (matiri's convention).
+pub const RUNNING: i64 = -999;
+/// `events.completed` of a finished, usable event.
+pub const COMPLETE: i64 = 0;
+/// `events.completed` of an event whose process died (found by the next run).
+pub const INTERRUPTED: i64 = 1;
+/// `events.completed` of an event that failed (a source failed, the disk filled...).
+pub const FAILED: i64 = 2;
+
+/// One backup run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub host: String,
+    /// Unix seconds.
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+    /// -999 running, 0 complete, otherwise an error code.
+    pub completed: i64,
+    /// Size of the archive in bytes.
+    pub bytes: u64,
+    /// Archive path relative to the repository (`YYYY/MM/<host>_YYYY-MM-DD_<id>.tar`).
+    pub file: String,
+    /// SHA-256 of the whole archive, hex.
+    pub sha256: Option<String>,
+    pub error: Option<String>,
+    pub warnings: u64,
+}
+
+impl Event {
+    pub fn status(&self) -> &'static str {
+        match self.completed {
+            RUNNING => "running",
+            COMPLETE if self.warnings > 0 => "warnings",
+            COMPLETE => "complete",
+            INTERRUPTED => "interrupted",
+            _ => "failed",
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.completed == COMPLETE
+    }
+}
+
+/// What a member is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberKind {
+    /// A regular file (or a FIFO read as one).
+    File,
+    Dir,
+    Symlink,
+    /// The standard output of a command source.
+    Output,
+}
+
+impl MemberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::File => "file",
+            MemberKind::Dir => "dir",
+            MemberKind::Symlink => "symlink",
+            MemberKind::Output => "output",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "file" => MemberKind::File,
+            "dir" => MemberKind::Dir,
+            "symlink" => MemberKind::Symlink,
+            "output" => MemberKind::Output,
+            _ => return None,
+        })
+    }
+
+    /// Members with content are stored as seekable zstd; the others are bare tar entries.
+    pub fn has_content(self) -> bool {
+        matches!(self, MemberKind::File | MemberKind::Output)
+    }
+}
+
+/// Ownership, permissions and time of a member, as recorded at backup time.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileMeta {
+    pub mode: u32,
+    /// Unix seconds.
+    pub mtime: i64,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// One independently decompressible zstd frame of a member.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Frame {
+    /// Offset of the compressed frame from the start of the member's data.
+    pub offset: u64,
+    pub compressed_size: u32,
+    /// Offset of the frame's first byte in the uncompressed member.
+    pub uoffset: u64,
+    pub size: u32,
+}
+
+/// One entry of an archive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Member {
+    /// Logical path, `<source>/<path>`; the tar entry is this plus `.zst` for content.
+    pub path: String,
+    pub source: String,
+    pub kind: MemberKind,
+    /// Byte offset of the member's data in the tar file.
+    pub offset: u64,
+    /// Length of the member's data in the tar (frames + seek table).
+    pub compressed_size: u64,
+    /// Uncompressed length.
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub blake3: Option<String>,
+    pub meta: FileMeta,
+    pub link_target: Option<String>,
+    pub frames: Vec<Frame>,
+}
+
+impl Member {
+    /// The name of the member's entry inside the tar.
+    pub fn tar_name(&self) -> String {
+        if self.kind.has_content() {
+            format!("{}.zst", self.path)
+        } else {
+            self.path.clone()
+        }
+    }
+}
+
+/// Why a [`MemberSink::stream`] call failed.
+#[derive(Debug)]
+pub enum SinkError {
+    /// Reading the content failed part-way; the member is kept with the bytes read so far.
+    Read(std::io::Error),
+    /// The archive side failed (disk full, write error); the whole backup must stop.
+    Closed(crate::error::Error),
+}
+
+/// Where sources put their members. Implemented by the archive pipeline; sources know
+/// nothing of tar, zstd or threads.
+pub trait MemberSink {
+    /// Adds a member without content (a directory or a symlink).
+    fn entry(&mut self, member: Member) -> crate::error::Result<()>;
+    /// Adds a member whose content is read from `content` until end of file. Returns the
+    /// number of bytes read. Only `path`, `source`, `kind`, `meta` of `member` are used.
+    fn stream(&mut self, member: Member, content: &mut dyn std::io::Read)
+        -> Result<u64, SinkError>;
+    /// Records a warning for the event's `.err` file.
+    fn warn(&mut self, message: String);
+}
+
+impl Member {
+    /// A member with only its identity filled in, as sources hand it to a sink.
+    pub fn new(source: &str, path: String, kind: MemberKind, meta: FileMeta) -> Self {
+        Member {
+            path,
+            source: source.to_string(),
+            kind,
+            offset: 0,
+            compressed_size: 0,
+            size: 0,
+            sha256: None,
+            blake3: None,
+            meta,
+            link_target: None,
+            frames: Vec::new(),
+        }
+    }
+}

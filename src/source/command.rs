@@ -1,0 +1,104 @@
+//! The `command` source: runs a program (argv list, or `sh -c` when asked) and streams
+//! its standard output into one member. Its standard error goes to the event's `.err`;
+//! a non-zero exit fails the event, as a failed `mongodump` must invalidate a backup.
+
+use super::Source;
+use crate::error::{Error, Result};
+use crate::model::{FileMeta, Member, MemberKind, MemberSink, SinkError};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// At most this many bytes of a command's stderr are kept for `.err`.
+const STDERR_LIMIT: usize = 64 * 1024;
+
+pub struct CommandSource {
+    pub name: String,
+    /// argv; with `shell`, a single string run by `sh -c`.
+    pub argv: Vec<String>,
+    pub shell: bool,
+    /// Member name under the source.
+    pub output: String,
+}
+
+impl CommandSource {
+    fn program(&self) -> &str {
+        if self.shell {
+            "sh -c"
+        } else {
+            &self.argv[0]
+        }
+    }
+}
+
+impl Source for CommandSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&self, sink: &mut dyn MemberSink) -> Result<()> {
+        let mut cmd = if self.shell {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(&self.argv[0]);
+            c
+        } else {
+            let mut c = Command::new(&self.argv[0]);
+            c.args(&self.argv[1..]);
+            c
+        };
+        let fail = |what: String| Error::Other(format!("source '{}': {what}", self.name));
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("cannot run `{}`: {e}", self.program())))?;
+        let stderr = child.stderr.take().expect("piped");
+        let errs = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            let mut kept = 0;
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                kept += line.len();
+                if kept <= STDERR_LIMIT {
+                    lines.push(line);
+                }
+            }
+            if kept > STDERR_LIMIT {
+                lines.push(format!("... ({kept} bytes of stderr in all, the rest cut)"));
+            }
+            lines
+        });
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let meta = FileMeta {
+            mode: 0o640,
+            mtime: chrono::Utc::now().timestamp(),
+            uid,
+            gid,
+        };
+        let member = Member::new(
+            &self.name,
+            format!("{}/{}", self.name, self.output),
+            MemberKind::Output,
+            meta,
+        );
+        let mut stdout = child.stdout.take().expect("piped");
+        let streamed = sink.stream(member, &mut stdout);
+        drop(stdout);
+        let status = child.wait();
+        for line in errs.join().unwrap_or_default() {
+            sink.warn(format!("source '{}': stderr: {line}", self.name));
+        }
+        match streamed {
+            Ok(_) => {}
+            Err(SinkError::Read(e)) => return Err(fail(format!("reading the output failed: {e}"))),
+            Err(SinkError::Closed(e)) => return Err(e),
+        }
+        let status = status.map_err(|e| fail(format!("waiting for `{}`: {e}", self.program())))?;
+        if !status.success() {
+            return Err(fail(format!(
+                "`{}` failed ({status}); the event is marked failed",
+                self.program()
+            )));
+        }
+        Ok(())
+    }
+}
