@@ -130,9 +130,12 @@ pub struct Member {
 }
 
 impl Member {
-    /// The name of the member's entry inside the tar.
+    /// The name of the member's entry inside the tar: content members get `.zst`,
+    /// unless that would make the last component longer than NAME_MAX (255 bytes), so
+    /// that `tar -xf` can always create the file.
     pub fn tar_name(&self) -> String {
-        if self.kind.has_content() {
+        let last = self.path.rsplit('/').next().unwrap_or_default();
+        if self.kind.has_content() && last.len() + 4 <= 255 {
             format!("{}.zst", self.path)
         } else {
             self.path.clone()

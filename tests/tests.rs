@@ -1,1 +1,12 @@
+//! The one integration test binary: a module per area, services shared within it.
 
+mod support;
+
+mod config_errors;
+mod crash;
+mod lock;
+mod reindex;
+mod roundtrip;
+mod services;
+mod sources;
+mod verify;

@@ -93,6 +93,14 @@ pub fn archive_name(host: &str, start: i64, id: i64) -> String {
     )
 }
 
+/// Test hook: with `STRATA_CRASH_AT=<point>`, the process SIGKILLs itself there, so the
+/// tests can check that a crash at any step leaves no event marked complete wrongly.
+fn crash_point(point: &str) {
+    if std::env::var("STRATA_CRASH_AT").is_ok_and(|p| p == point) {
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+}
+
 fn sidecar(tar: &Path, ext: &str) -> PathBuf {
     tar.with_extension(ext)
 }
@@ -213,6 +221,7 @@ pub fn run(plan: Plan) -> Result<Report> {
             return Err(fail(&cat, &mut ev, &[], &[], e));
         }
     }
+    crash_point("before-archive");
     let mut writer = match ArchiveWriter::create(&tar) {
         Ok(w) => w,
         Err(e) => return Err(fail(&cat, &mut ev, &[], &[], e)),
@@ -254,12 +263,14 @@ pub fn run(plan: Plan) -> Result<Report> {
         Ok(f) => f,
         Err(e) => return Err(fail(&cat, &mut ev, &warnings, &[], e)),
     };
+    crash_point("after-rename");
     ev.bytes = finished.bytes;
     ev.sha256 = Some(finished.sha256.clone());
     if let Err(e) = write_sidecars(&tar, &ev, &finished.members, &warnings, None) {
         let _ = std::fs::remove_file(&tar);
         return Err(fail(&cat, &mut ev, &warnings, &finished.members, e));
     }
+    crash_point("before-catalog");
     cat.complete_event(&ev, &finished.members)?;
     Ok(Report {
         members: finished.members.len(),

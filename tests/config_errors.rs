@@ -1,0 +1,102 @@
+//! Bad input: a clear one-line error, a non-zero exit, nothing marked complete.
+
+use crate::support::{files_source, shell_source, Scratch};
+
+fn one_line_error(out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    err
+}
+
+#[test]
+fn an_unknown_key_is_refused_with_file_line_and_key() {
+    let s = Scratch::new();
+    s.write_config(
+        "[[source]]\nkind = \"files\"\ninclude = [\"/etc/hostname\"]\nexclude_regexp = [\"x\"]\n",
+    );
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = one_line_error(&out);
+    let want = format!("{}: line 6: key `exclude_regexp`", s.config().display());
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        !s.repo().exists(),
+        "a bad config must not touch the repository"
+    );
+}
+
+#[test]
+fn a_wrong_type_is_refused_with_file_line_and_key() {
+    let s = Scratch::new();
+    s.write_config("workers = \"four\"\n");
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = one_line_error(&out);
+    assert!(err.contains("line 3: key `workers`"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_says_how_to_point_at_one() {
+    let s = Scratch::new();
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("--config") && err.contains("STRATA_CONFIG"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_include_path_fails_the_event_and_names_the_path() {
+    let s = Scratch::new();
+    let missing = s.path().join("no-such-dir");
+    s.write_config(&files_source("f", &[&missing]));
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = one_line_error(&out);
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    let evs = s.events();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].status(), "failed");
+    assert!(!s.repo().join(&evs[0].file).exists());
+}
+
+#[test]
+fn a_failing_command_fails_the_event_and_keeps_its_stderr_in_err() {
+    let s = Scratch::new();
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"f").unwrap();
+    let cfg = format!(
+        "{}{}",
+        files_source("f", &[&src]),
+        shell_source(
+            "dump",
+            "echo partial; echo 'dump: connection refused' >&2; exit 3",
+            "dump.sql"
+        )
+    );
+    s.write_config(&cfg);
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("source 'dump'") && err.contains("exit status: 3"),
+        "{err}"
+    );
+    let ev = &s.events()[0];
+    assert_eq!(ev.status(), "failed");
+    assert!(
+        !s.repo().join(&ev.file).exists(),
+        "a failed event keeps no archive"
+    );
+    let err_file = std::fs::read_to_string(s.repo().join(&ev.file).with_extension("err")).unwrap();
+    assert!(err_file.contains("dump: connection refused"), "{err_file}");
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.repo().join(&ev.file).with_extension("meta")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["status"], "failed");
+    s.cmd(&["cat", "1", "dump/dump.sql"]).assert().code(2);
+}

@@ -1,0 +1,202 @@
+//! A private MariaDB server for the tests: `mariadb-install-db` into a temporary
+//! datadir, `mariadbd` on a free loopback port and its own socket, never the system
+//! instance. One server is shared by all tests of a run ([`shared`]); tests that must
+//! kill a server start their own ([`MariaDb::start`]). Servers are started from one
+//! long-lived thread with `PR_SET_PDEATHSIG`, so they die with the test process.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A test user with every privilege, reachable over TCP and the socket.
+pub const USER: &str = "strata_test";
+pub const PASSWORD: &str = "t3st-pw-not-secret";
+
+pub struct MariaDb {
+    pub port: u16,
+    pub socket: PathBuf,
+    pub datadir: PathBuf,
+    pub pid: u32,
+    _dir: tempfile::TempDir,
+}
+
+fn find(name: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+type SpawnReq = (Command, mpsc::Sender<std::io::Result<u32>>);
+
+/// Spawns `cmd` from a thread that never exits, with a parent-death signal.
+fn spawn_kept(mut cmd: Command) -> std::io::Result<u32> {
+    static KEEPER: OnceLock<std::sync::Mutex<mpsc::Sender<SpawnReq>>> = OnceLock::new();
+    let tx = KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnReq>();
+        std::thread::spawn(move || {
+            let mut children = Vec::new();
+            for (mut cmd, reply) in rx {
+                unsafe {
+                    cmd.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
+                let r = cmd.spawn().map(|c| {
+                    let id = c.id();
+                    children.push(c);
+                    id
+                });
+                let _ = reply.send(r);
+                for c in children.iter_mut() {
+                    let _ = c.try_wait();
+                }
+            }
+            // The sender lives in a static: never reached; park so children stay.
+            loop {
+                std::thread::park();
+            }
+        });
+        std::sync::Mutex::new(tx)
+    });
+    let (rtx, rrx) = mpsc::channel();
+    tx.lock()
+        .unwrap()
+        .send((std::mem::replace(&mut cmd, Command::new("true")), rtx))
+        .unwrap();
+    rrx.recv().unwrap()
+}
+
+impl MariaDb {
+    /// Starts a new private server; `Err` says what is missing.
+    pub fn start() -> Result<MariaDb, String> {
+        let install = find("mariadb-install-db")
+            .ok_or("mariadb-install-db not found (apt-get install mariadb-server)")?;
+        let daemon =
+            find("mariadbd").ok_or("mariadbd not found (apt-get install mariadb-server)")?;
+        let dir = tempfile::Builder::new()
+            .prefix("strata-mariadb-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let datadir = dir.path().join("data");
+        let socket = dir.path().join("mysqld.sock");
+        let out = Command::new(&install)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .args([
+                "--user=root",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("mariadb-install-db: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mariadb-install-db failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let port = free_port();
+        let mut cmd = Command::new(&daemon);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--port={port}"))
+            .arg(format!(
+                "--pid-file={}",
+                dir.path().join("mysqld.pid").display()
+            ))
+            .arg(format!(
+                "--log-error={}",
+                dir.path().join("error.log").display()
+            ))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=64M",
+                "--log-bin=binlog",
+                "--server-id=1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let pid = spawn_kept(cmd).map_err(|e| format!("mariadbd: {e}"))?;
+        let db = MariaDb {
+            port,
+            socket,
+            datadir,
+            pid,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while db.root_sql("SELECT 1").is_err() {
+            if Instant::now() > deadline {
+                let log =
+                    std::fs::read_to_string(db._dir.path().join("error.log")).unwrap_or_default();
+                return Err(format!("mariadbd did not answer within 60 s:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        db.root_sql(&format!(
+            "CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; \
+             GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION; \
+             CREATE USER '{USER}'@'localhost' IDENTIFIED BY '{PASSWORD}'; \
+             GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'localhost' WITH GRANT OPTION;"
+        ))?;
+        Ok(db)
+    }
+
+    /// Runs SQL as root over the socket; returns tab-separated rows without headers.
+    pub fn root_sql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new("mariadb")
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", self.socket.display()))
+            .args(["-uroot", "-N", "-B", "-e", sql])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("mariadb client: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Kills the server at once (SIGKILL).
+    pub fn kill(&self) {
+        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The server shared by the tests of this run; `None` (with the reason printed) when
+/// MariaDB is not installed and `CI` is not set. With `CI=true` a missing server fails.
+pub fn shared() -> Option<&'static MariaDb> {
+    static SERVER: OnceLock<Result<MariaDb, String>> = OnceLock::new();
+    match SERVER.get_or_init(MariaDb::start) {
+        Ok(db) => Some(db),
+        Err(e) if super::ci() => panic!("CI=true and the MariaDB test server cannot start: {e}"),
+        Err(e) => {
+            eprintln!("skipped: MariaDB test server unavailable: {e}");
+            None
+        }
+    }
+}

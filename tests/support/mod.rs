@@ -1,0 +1,98 @@
+//! Shared helpers: a scratch repository with a config, the `strata` binary, trees of
+//! odd files, and the real services (MariaDB) that later areas need.
+
+#![allow(dead_code)]
+
+pub mod mariadb;
+pub mod tree;
+
+use std::path::{Path, PathBuf};
+
+/// True when a missing service must fail the run instead of skipping.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The `strata` binary, with no config taken from the environment.
+pub fn strata() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("strata").expect("strata binary");
+    c.env_remove("STRATA_CONFIG").env_remove("STRATA_LOG");
+    c
+}
+
+/// A scratch directory with `repo/` and `strata.toml`.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch {
+            dir: tempfile::Builder::new()
+                .prefix("strata-test-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("strata.toml")
+    }
+
+    /// Writes `strata.toml` with the repository and `extra` (sources, settings).
+    pub fn write_config(&self, extra: &str) {
+        let text = format!(
+            "repository = {:?}\nhost = \"testhost\"\n{extra}\n",
+            self.repo().display().to_string()
+        );
+        std::fs::write(self.config(), text).expect("write config");
+    }
+
+    /// `strata --config <this config> args...`
+    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut c = strata();
+        c.arg("--config").arg(self.config()).args(args);
+        c
+    }
+
+    pub fn catalog(&self) -> strata::catalog::Catalog {
+        strata::catalog::Catalog::open(&self.repo()).expect("catalog")
+    }
+
+    pub fn events(&self) -> Vec<strata::model::Event> {
+        self.catalog().events().expect("events")
+    }
+}
+
+/// A files source over `dirs`.
+pub fn files_source(name: &str, dirs: &[&Path]) -> String {
+    let list: Vec<String> = dirs
+        .iter()
+        .map(|d| format!("{:?}", d.display().to_string()))
+        .collect();
+    format!(
+        "[[source]]\nname = \"{name}\"\nkind = \"files\"\ninclude = [{}]\n",
+        list.join(", ")
+    )
+}
+
+/// A command source running `sh -c script`.
+pub fn shell_source(name: &str, script: &str, output: &str) -> String {
+    format!("[[source]]\nname = \"{name}\"\nkind = \"command\"\nshell = {script:?}\noutput = \"{output}\"\n")
+}
+
+/// The member path of a file backed up by the files source `source`.
+pub fn member_of(source: &str, p: &Path) -> String {
+    format!(
+        "{source}/{}",
+        p.display().to_string().trim_start_matches('/')
+    )
+}
