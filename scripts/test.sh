@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test of strata against real services (MariaDB, FUSE, ...), installing
+# what is missing first. With CI=true, a missing service fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/common.sh
+
+ensure_packages "${TEST_PACKAGES[@]}"
+ensure_cargo
+
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets 2>&1
