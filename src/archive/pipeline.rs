@@ -30,7 +30,9 @@ enum Item {
 
 struct Job {
     seq: u64,
+    /// A recycled buffer of `frame_size` bytes, of which the first `len` are the frame.
     data: Vec<u8>,
+    len: usize,
 }
 
 /// The producer side handed to sources.
@@ -40,6 +42,8 @@ struct Sink<'a> {
     tokens: Receiver<()>,
     jobs: Sender<Job>,
     done: Sender<(u64, Item)>,
+    /// Frame buffers the workers are done with, reused without zeroing them again.
+    free: Receiver<Vec<u8>>,
     warnings: &'a mut Vec<String>,
 }
 
@@ -55,12 +59,19 @@ impl Sink<'_> {
         Ok(())
     }
 
-    fn send_frame(&mut self, data: Vec<u8>) -> Result<()> {
+    fn buffer(&self) -> Vec<u8> {
+        self.free
+            .try_recv()
+            .unwrap_or_else(|_| vec![0u8; self.frame_size])
+    }
+
+    fn send_frame(&mut self, data: Vec<u8>, len: usize) -> Result<()> {
         self.tokens.recv().map_err(|_| closed())?;
         self.jobs
             .send(Job {
                 seq: self.seq,
                 data,
+                len,
             })
             .map_err(|_| closed())?;
         self.seq += 1;
@@ -95,7 +106,7 @@ impl MemberSink for Sink<'_> {
         let mut failed = None;
         let mut first = true;
         loop {
-            let mut buf = vec![0u8; self.frame_size];
+            let mut buf = self.buffer();
             let n = match fill(content, &mut buf) {
                 Ok(n) => n,
                 Err(e) => {
@@ -108,11 +119,10 @@ impl MemberSink for Sink<'_> {
                 break;
             }
             first = false;
-            buf.truncate(n);
-            sha.update(&buf);
-            b3.update(&buf);
+            sha.update(&buf[..n]);
+            b3.update(&buf[..n]);
             total += n as u64;
-            self.send_frame(buf).map_err(SinkError::Closed)?;
+            self.send_frame(buf, n).map_err(SinkError::Closed)?;
             if n < self.frame_size || failed.is_some() {
                 break;
             }
@@ -155,6 +165,7 @@ where
     }
     let (job_tx, job_rx) = bounded::<Job>(in_flight);
     let (done_tx, done_rx) = bounded::<(u64, Item)>(in_flight);
+    let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
 
     std::thread::scope(|scope| {
         let producer = {
@@ -167,6 +178,7 @@ where
                     tokens: token_rx,
                     jobs: job_tx,
                     done,
+                    free: free_rx,
                     warnings: &mut warnings,
                 };
                 let r = produce(&mut sink);
@@ -178,15 +190,17 @@ where
         for _ in 0..workers {
             let jobs = job_rx.clone();
             let done = done_tx.clone();
+            let free = free_tx.clone();
             pool.push(scope.spawn(move || -> Result<()> {
                 let mut enc = FrameEncoder::new(settings.level)
                     .map_err(|e| Error::Other(format!("zstd: {e}")))?;
                 for job in jobs {
                     let out = enc
-                        .encode(&job.data)
+                        .encode(&job.data[..job.len])
                         .map_err(|e| Error::Other(format!("zstd compression failed: {e}")))?;
+                    let _ = free.send(job.data);
                     if done
-                        .send((job.seq, Item::Frame(out, job.data.len() as u32)))
+                        .send((job.seq, Item::Frame(out, job.len as u32)))
                         .is_err()
                     {
                         break;
@@ -197,6 +211,7 @@ where
         }
         drop(job_rx);
         drop(done_tx);
+        drop(free_tx);
 
         let assembled = assemble(writer, done_rx, token_tx, progress);
         let produced = producer.join().expect("producer thread panicked");

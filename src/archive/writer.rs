@@ -21,6 +21,13 @@ pub struct ArchiveWriter {
     partial: PathBuf,
     target: PathBuf,
     pos: u64,
+    /// SHA-256 of the archive's bytes `[0, hashed)`: bytes are hashed (read back from
+    /// the page cache) once no header before them can change any more, so the hash is
+    /// ready at the end without a second pass over the file.
+    sha: sha2::Sha256,
+    hashed: u64,
+    /// Bytes `[0, flushed_to_disk)` have had write-back started.
+    writeback: u64,
     members: Vec<Member>,
     open: Option<Open>,
 }
@@ -54,6 +61,9 @@ impl ArchiveWriter {
             partial,
             target: target.to_path_buf(),
             pos: 0,
+            sha: sha2::Sha256::new(),
+            hashed: 0,
+            writeback: 0,
             members: Vec::new(),
             open: None,
         })
@@ -64,6 +74,36 @@ impl ArchiveWriter {
             .write_all(bytes)
             .ctx(|| format!("cannot write {}", self.partial.display()))?;
         self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Hashes everything written so far (no open member may precede it) and starts the
+    /// kernel's write-back of it, so that the final fsync has little left to do.
+    fn settle(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .ctx(|| format!("cannot write {}", self.partial.display()))?;
+        let file = self.out.get_ref();
+        let mut buf = vec![0u8; (self.pos - self.hashed).min(1 << 20) as usize];
+        while self.hashed < self.pos {
+            let n = ((self.pos - self.hashed) as usize).min(buf.len());
+            file.read_exact_at(&mut buf[..n], self.hashed)
+                .ctx(|| format!("cannot read back {}", self.partial.display()))?;
+            self.sha.update(&buf[..n]);
+            self.hashed += n as u64;
+        }
+        if self.pos - self.writeback >= 32 << 20 {
+            use std::os::unix::io::AsRawFd;
+            unsafe {
+                libc::sync_file_range(
+                    file.as_raw_fd(),
+                    self.writeback as i64,
+                    (self.pos - self.writeback) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+            self.writeback = self.pos;
+        }
         Ok(())
     }
 
@@ -142,7 +182,7 @@ impl ArchiveWriter {
             .ctx(|| format!("cannot write {}", self.partial.display()))?;
         self.pad()?;
         self.members.push(member);
-        Ok(())
+        self.settle()
     }
 
     pub fn members(&self) -> &[Member] {
@@ -177,6 +217,8 @@ impl ArchiveWriter {
         self.write(&json)?;
         self.pad()?;
         self.write(&[0u8; 1024])?;
+        self.settle()?;
+        let sha256 = hex::encode(std::mem::take(&mut self.sha).finalize());
         let file = self.out.into_inner().map_err(|e| {
             Error::io(
                 format!("cannot write {}", self.partial.display()),
@@ -185,7 +227,6 @@ impl ArchiveWriter {
         })?;
         file.sync_all()
             .ctx(|| format!("cannot fsync {}", self.partial.display()))?;
-        let sha256 = sha256_file(&self.partial)?;
         std::fs::rename(&self.partial, &self.target)
             .ctx(|| format!("cannot rename {}", self.partial.display()))?;
         sync_dir(&self.target)?;

@@ -48,19 +48,30 @@ CREATE INDEX events_completed ON events(completed, start_time);
 ";
 
 pub fn migrate(conn: &Connection) -> Result<(), String> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
+    let version = |c: &Connection| -> Result<i64, String> {
+        c.pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| e.to_string())
+    };
+    if version(conn)? == VERSION {
+        return Ok(());
+    }
+    // Another process may be creating the schema right now: decide under a write lock.
+    conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
-    if version > VERSION {
-        return Err(format!(
-            "schema version {version} is newer than this strata knows ({VERSION}); upgrade strata"
-        ));
-    }
-    if version == 0 {
-        conn.execute_batch(&format!(
-            "BEGIN; {V1} PRAGMA user_version = {VERSION}; COMMIT;"
-        ))
-        .map_err(|e| format!("cannot create the schema: {e}"))?;
-    }
-    Ok(())
+    let result = (|| {
+        let v = version(conn)?;
+        if v > VERSION {
+            return Err(format!(
+                "schema version {v} is newer than this strata knows ({VERSION}); upgrade strata"
+            ));
+        }
+        if v == 0 {
+            conn.execute_batch(&format!("{V1} PRAGMA user_version = {VERSION};"))
+                .map_err(|e| format!("cannot create the schema: {e}"))?;
+        }
+        Ok(())
+    })();
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    conn.execute_batch(end).map_err(|e| e.to_string())?;
+    result
 }
