@@ -51,7 +51,8 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
-fn parse_size(s: &str) -> Option<u64> {
+/// Parses `1048576`, `"512KiB"`, `"1MiB"`, `"2G"` into bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);

@@ -36,6 +36,26 @@ pub fn decode_frame(compressed: &[u8], expected: usize) -> Result<Vec<u8>, Strin
     Ok(out)
 }
 
+/// Checks and decompresses frame `idx` of `member` from its raw bytes (or the error of
+/// reading them), naming archive, member and frame in any error.
+pub fn member_frame(
+    archive: &str,
+    member: &crate::model::Member,
+    idx: usize,
+    raw: std::io::Result<Vec<u8>>,
+) -> crate::error::Result<Vec<u8>> {
+    let f = &member.frames[idx];
+    let bad = |message: String| crate::error::Error::CorruptFrame {
+        archive: archive.to_string(),
+        member: member.path.clone(),
+        frame: idx,
+        offset: member.offset + f.offset,
+        message,
+    };
+    let raw = raw.map_err(|e| bad(format!("cannot read: {e}")))?;
+    decode_frame(&raw, f.size as usize).map_err(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

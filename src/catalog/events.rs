@@ -152,6 +152,54 @@ impl Catalog {
         )
     }
 
+    /// Distinct `YYYY` of complete events' archive paths.
+    pub fn complete_years(&self) -> Result<Vec<String>> {
+        self.strings(
+            "SELECT DISTINCT substr(file, 1, 4) FROM events WHERE completed = 0 ORDER BY 1",
+            rusqlite::params![],
+        )
+    }
+
+    /// Distinct `MM` of complete events under `YYYY/`.
+    pub fn complete_months(&self, year: &str) -> Result<Vec<String>> {
+        self.strings(
+            "SELECT DISTINCT substr(file, 6, 2) FROM events
+             WHERE completed = 0 AND substr(file, 1, 5) = ?1 ORDER BY 1",
+            rusqlite::params![format!("{year}/")],
+        )
+    }
+
+    /// Complete events whose archive lies under `YYYY/MM/`, oldest first.
+    pub fn complete_events_in(&self, year: &str, month: &str) -> Result<Vec<Event>> {
+        self.query_events(
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE completed = 0 AND substr(file, 1, 8) = ?1 ORDER BY id"
+            ),
+            [format!("{year}/{month}/")],
+        )
+    }
+
+    /// The newest complete event.
+    pub fn latest_complete(&self) -> Result<Option<Event>> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE completed = 0 ORDER BY id DESC LIMIT 1"
+                ),
+                [],
+                row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn strings<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = st.query_map(p, |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.err(e))
+    }
+
     fn query_events<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Event>> {
         let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = st.query_map(p, row).map_err(|e| self.err(e))?;

@@ -132,7 +132,21 @@ impl Catalog {
             .collect()
     }
 
-    fn frames(&self, member_id: i64) -> Result<Vec<Frame>> {
+    /// The members of an event with their row ids, in archive order, without frames.
+    pub fn members_with_ids(&self, event_id: i64) -> Result<Vec<(i64, Member)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM members WHERE event_id = ?1 ORDER BY id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([event_id], row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The frames of the member with row id `member_id`.
+    pub fn frames(&self, member_id: i64) -> Result<Vec<Frame>> {
         let mut st = self
             .conn
             .prepare_cached(

@@ -4,6 +4,7 @@
 mod backup;
 mod browse;
 mod fmt;
+mod mount;
 mod repair;
 mod restore;
 
@@ -67,6 +68,20 @@ enum Command {
     },
     /// Rebuild the catalog from the archives and their manifests.
     Reindex,
+    /// Show every backup as a read-only tree at MOUNTPOINT (until unmounted or signalled).
+    Mount {
+        mountpoint: PathBuf,
+        /// Bytes of decompressed frames kept in memory.
+        #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
+        cache_size: u64,
+        /// Let other users see the mount (file modes still apply).
+        #[arg(long)]
+        allow_other: bool,
+    },
+}
+
+fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    crate::config::parse_size(s).ok_or_else(|| format!("{s:?} is not a size; write e.g. 256MiB"))
 }
 
 /// What commands need: the repository, and the config when there is one.
@@ -143,6 +158,11 @@ pub fn run() -> Result<u8> {
         } => restore::run(&env, id, paths, to),
         Command::Verify { id, all, json } => repair::verify(&env, id, all, json),
         Command::Reindex => repair::reindex(&env),
+        Command::Mount {
+            ref mountpoint,
+            cache_size,
+            allow_other,
+        } => mount::run(&env, mountpoint, cache_size, allow_other),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Reading members back: one checked frame at a time through a [`Store`], and a
 //! streaming `Read` over a whole member for `cat` and `restore`.
 
-use crate::archive::codec::decode_frame;
-use crate::error::{Error, Result};
+use crate::archive::codec::member_frame;
+use crate::error::Result;
 use crate::model::Member;
 use crate::store::Store;
 use std::io::Read;
@@ -15,18 +15,12 @@ pub fn read_frame(
     idx: usize,
 ) -> Result<Vec<u8>> {
     let f = &member.frames[idx];
-    let offset = member.offset + f.offset;
-    let bad = |message: String| Error::CorruptFrame {
-        archive: archive.to_string(),
-        member: member.path.clone(),
-        frame: idx,
-        offset,
-        message,
-    };
-    let raw = store
-        .read_at(archive, offset, f.compressed_size as usize)
-        .map_err(|e| bad(format!("cannot read: {e}")))?;
-    decode_frame(&raw, f.size as usize).map_err(bad)
+    let raw = store.read_at(
+        archive,
+        member.offset + f.offset,
+        f.compressed_size as usize,
+    );
+    member_frame(archive, member, idx, raw)
 }
 
 /// A member's uncompressed bytes, frame after frame.

@@ -1,0 +1,82 @@
+//! `strata mount MOUNTPOINT`: runs in the foreground until SIGINT/SIGTERM or
+//! `fusermount3 -u`, then unmounts cleanly. A stale mountpoint left by a crash is
+//! reported with the command that clears it.
+
+use super::Env;
+use crate::error::{exit, Error, Result};
+use crate::store::local::LocalStore;
+use crate::vfs::{Options, Vfs};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn check_mountpoint(mp: &Path) -> Result<()> {
+    match std::fs::metadata(mp) {
+        Ok(md) if md.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Other(format!("{} is not a directory", mp.display()))),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(Error::Other(format!(
+            "{} is a stale FUSE mount left by a process that died; clear it with: fusermount3 -u {}",
+            mp.display(),
+            mp.display()
+        ))),
+        Err(e) => Err(Error::io(format!("mountpoint {}", mp.display()), e)),
+    }
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and the threads it spawns) and
+/// returns a flag set when one arrives.
+fn watch_signals() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let f = flag.clone();
+        std::thread::spawn(move || {
+            let mut sig = 0;
+            libc::sigwait(&set, &mut sig);
+            f.store(true, Ordering::SeqCst);
+        });
+    }
+    flag
+}
+
+pub fn run(env: &Env, mountpoint: &Path, cache_size: u64, allow_other: bool) -> Result<u8> {
+    check_mountpoint(mountpoint)?;
+    let cat = env.catalog()?;
+    let signalled = watch_signals();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let vfs = Arc::new(Vfs::new(
+        cat,
+        Box::new(LocalStore::new(&env.repo)),
+        Options {
+            cache_bytes: cache_size as usize,
+            readahead: (2 * cores).max(4),
+            threads: cores,
+        },
+    ));
+    let session = crate::fuse::mount(vfs, mountpoint, allow_other, cores.max(2) * 2)
+        .map_err(|e| Error::io(format!("cannot mount on {}", mountpoint.display()), e))?;
+    tracing::info!("mounted {} on {}", env.repo.display(), mountpoint.display());
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        if signalled.load(Ordering::SeqCst) {
+            tracing::info!("signal received; unmounting {}", mountpoint.display());
+            session
+                .umount_and_join()
+                .map_err(|e| Error::io(format!("cannot unmount {}", mountpoint.display()), e))?;
+            break;
+        }
+        if session.guard.is_finished() {
+            let _ = session.join();
+            break;
+        }
+    }
+    Ok(exit::OK)
+}

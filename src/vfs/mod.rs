@@ -1,0 +1,428 @@
+//! The snapshot tree of a repository and `read_at` over it: what the mount shows,
+//! without knowing anything of FUSE. Top-level directories (years, months, events) are
+//! read from the catalog on every listing, so new events appear and pruned ones vanish;
+//! an event's tree is built when it is first entered and never changes. Reads go
+//! frame by frame through a byte-bounded LRU cache, with read-ahead for sequential
+//! readers on a pool of threads.
+
+pub mod cache;
+pub mod inode;
+pub mod tree;
+
+use crate::archive::codec::member_frame;
+use crate::catalog::Catalog;
+use crate::error::Result;
+use crate::model::{Event, Member};
+use crate::store::Store;
+use cache::FrameCache;
+use crossbeam_channel::{bounded, Sender};
+use inode::Ino;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+pub use tree::Kind;
+use tree::{EventTree, Node};
+
+/// Attributes of a node, as `stat` shows them.
+#[derive(Debug, Clone)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: Kind,
+    pub size: u64,
+    pub perm: u32,
+    pub mtime: i64,
+    pub uid: u32,
+    pub gid: u32,
+    /// True for nodes inside an event, which never change; false for the listings
+    /// above them, which change when events are added or pruned.
+    pub immutable: bool,
+}
+
+pub struct Entry {
+    pub ino: u64,
+    pub kind: Kind,
+    pub name: String,
+}
+
+pub struct Options {
+    pub cache_bytes: usize,
+    /// Frames decoded ahead of a sequential reader.
+    pub readahead: usize,
+    /// Threads decoding ahead.
+    pub threads: usize,
+}
+
+/// What the read-ahead threads share with the request threads.
+struct Core {
+    store: Box<dyn Store>,
+    cache: FrameCache,
+}
+
+impl Core {
+    fn frame(&self, tree: &EventTree, node: u32, m: &Member, i: usize) -> Result<Arc<Vec<u8>>> {
+        let f = &m.frames[i];
+        self.cache
+            .get((tree.event.id, node, i as u32), f.size as usize, || {
+                let raw = self.store.read_at(
+                    &tree.event.file,
+                    m.offset + f.offset,
+                    f.compressed_size as usize,
+                );
+                member_frame(&tree.event.file, m, i, raw)
+            })
+    }
+}
+
+struct Prefetch {
+    tree: Arc<EventTree>,
+    node: u32,
+    member: Arc<Member>,
+    frame: usize,
+}
+
+struct Handle {
+    /// Where the next sequential read would start.
+    next: AtomicU64,
+}
+
+pub struct Vfs {
+    cat: Mutex<Catalog>,
+    core: Arc<Core>,
+    trees: Mutex<lru::LruCache<i64, Arc<EventTree>>>,
+    handles: Mutex<HashMap<u64, Arc<Handle>>>,
+    next_fh: AtomicU64,
+    prefetch: Sender<Prefetch>,
+    readahead: usize,
+    started: i64,
+}
+
+fn errno(e: &crate::error::Error) -> i32 {
+    tracing::error!("{e}");
+    libc::EIO
+}
+
+fn dir_attr(ino: u64, mtime: i64) -> Attr {
+    Attr {
+        ino,
+        kind: Kind::Dir,
+        size: 0,
+        perm: 0o555,
+        mtime,
+        uid: 0,
+        gid: 0,
+        immutable: false,
+    }
+}
+
+fn event_path(ev: &Event) -> String {
+    // `file` is `YYYY/MM/<name>.tar`
+    format!("{}/{}", &ev.file[..7.min(ev.file.len())], ev.id)
+}
+
+impl Vfs {
+    pub fn new(cat: Catalog, store: Box<dyn Store>, opts: Options) -> Vfs {
+        let core = Arc::new(Core {
+            store,
+            cache: FrameCache::new(opts.cache_bytes),
+        });
+        let (tx, rx) = bounded::<Prefetch>(opts.readahead.max(1) * 4);
+        for _ in 0..opts.threads.max(1) {
+            let rx = rx.clone();
+            let core = core.clone();
+            std::thread::spawn(move || {
+                for job in rx {
+                    let _ = core.frame(&job.tree, job.node, &job.member, job.frame);
+                }
+            });
+        }
+        Vfs {
+            cat: Mutex::new(cat),
+            core,
+            trees: Mutex::new(lru::LruCache::new(std::num::NonZeroUsize::new(64).unwrap())),
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            prefetch: tx,
+            readahead: opts.readahead,
+            started: chrono::Utc::now().timestamp(),
+        }
+    }
+
+    fn cat<T>(&self, f: impl FnOnce(&Catalog) -> Result<T>) -> std::result::Result<T, i32> {
+        let cat = self.cat.lock().expect("catalog lock");
+        f(&cat).map_err(|e| errno(&e))
+    }
+
+    /// The tree of complete event `id`, built on first use.
+    fn tree(&self, id: i64) -> std::result::Result<Arc<EventTree>, i32> {
+        if let Some(t) = self.trees.lock().expect("trees lock").get(&id) {
+            return Ok(t.clone());
+        }
+        let tree = self.cat(|c| {
+            let Some(ev) = c.event(id)? else {
+                return Ok(None);
+            };
+            if !ev.is_complete() {
+                return Ok(None);
+            }
+            let members = c.members_with_ids(id)?;
+            Ok(Some(Arc::new(EventTree::build(ev, members))))
+        })?;
+        let tree = tree.ok_or(libc::ENOENT)?;
+        self.trees.lock().expect("trees lock").put(id, tree.clone());
+        Ok(tree)
+    }
+
+    fn node_attr(tree: &EventTree, local: u32) -> Attr {
+        let n: &Node = &tree.nodes[local as usize];
+        Attr {
+            ino: inode::encode(Ino::Node(tree.event.id, local)),
+            kind: n.kind,
+            size: n.size,
+            perm: if n.kind == Kind::Dir {
+                n.meta.mode | 0o500
+            } else {
+                n.meta.mode
+            },
+            mtime: n.meta.mtime,
+            uid: n.meta.uid,
+            gid: n.meta.gid,
+            immutable: true,
+        }
+    }
+
+    fn latest(&self) -> std::result::Result<Option<Event>, i32> {
+        self.cat(|c| c.latest_complete())
+    }
+
+    pub fn getattr(&self, ino: u64) -> std::result::Result<Attr, i32> {
+        match inode::decode(ino).ok_or(libc::ENOENT)? {
+            Ino::Root | Ino::Year(_) | Ino::Month(..) => Ok(dir_attr(ino, self.started)),
+            Ino::Latest => {
+                let ev = self.latest()?.ok_or(libc::ENOENT)?;
+                Ok(Attr {
+                    kind: Kind::Symlink,
+                    size: event_path(&ev).len() as u64,
+                    perm: 0o777,
+                    ..dir_attr(ino, ev.start_time)
+                })
+            }
+            Ino::Event(id) => Ok(Self::node_attr(&*self.tree(id)?, 0)),
+            Ino::Node(id, local) => {
+                let tree = self.tree(id)?;
+                if local as usize >= tree.nodes.len() {
+                    return Err(libc::ENOENT);
+                }
+                Ok(Self::node_attr(&tree, local))
+            }
+        }
+    }
+
+    pub fn lookup(&self, parent: u64, name: &str) -> std::result::Result<Attr, i32> {
+        match inode::decode(parent).ok_or(libc::ENOENT)? {
+            Ino::Root if name == "latest" => self.getattr(inode::LATEST),
+            Ino::Root => {
+                let years = self.cat(|c| c.complete_years())?;
+                let y: u32 = name.parse().map_err(|_| libc::ENOENT)?;
+                if !years.iter().any(|s| s == name) {
+                    return Err(libc::ENOENT);
+                }
+                self.getattr(inode::encode(Ino::Year(y)))
+            }
+            Ino::Year(y) => {
+                let months = self.cat(|c| c.complete_months(&format!("{y:04}")))?;
+                let m: u32 = name.parse().map_err(|_| libc::ENOENT)?;
+                if !months.iter().any(|s| s == name) {
+                    return Err(libc::ENOENT);
+                }
+                self.getattr(inode::encode(Ino::Month(y, m)))
+            }
+            Ino::Month(y, m) => {
+                let id: i64 = name.parse().map_err(|_| libc::ENOENT)?;
+                let tree = self.tree(id)?;
+                if !tree.event.file.starts_with(&format!("{y:04}/{m:02}/"))
+                    || name != id.to_string()
+                {
+                    return Err(libc::ENOENT);
+                }
+                Ok(Self::node_attr(&tree, 0))
+            }
+            Ino::Event(id) => self.child(id, 0, name),
+            Ino::Node(id, local) => self.child(id, local, name),
+            Ino::Latest => Err(libc::ENOTDIR),
+        }
+    }
+
+    fn child(&self, id: i64, local: u32, name: &str) -> std::result::Result<Attr, i32> {
+        let tree = self.tree(id)?;
+        let n = tree.nodes.get(local as usize).ok_or(libc::ENOENT)?;
+        if n.kind != Kind::Dir {
+            return Err(libc::ENOTDIR);
+        }
+        let c = *n.children.get(name).ok_or(libc::ENOENT)?;
+        Ok(Self::node_attr(&tree, c))
+    }
+
+    /// The entries of a directory, without `.` and `..`.
+    pub fn readdir(&self, ino: u64) -> std::result::Result<Vec<Entry>, i32> {
+        let dir = |ino, name: String| Entry {
+            ino,
+            kind: Kind::Dir,
+            name,
+        };
+        match inode::decode(ino).ok_or(libc::ENOENT)? {
+            Ino::Root => {
+                let mut out = Vec::new();
+                if self.latest()?.is_some() {
+                    out.push(Entry {
+                        ino: inode::LATEST,
+                        kind: Kind::Symlink,
+                        name: "latest".into(),
+                    });
+                }
+                for y in self.cat(|c| c.complete_years())? {
+                    if let Ok(n) = y.parse::<u32>() {
+                        out.push(dir(inode::encode(Ino::Year(n)), y));
+                    }
+                }
+                Ok(out)
+            }
+            Ino::Year(y) => Ok(self
+                .cat(|c| c.complete_months(&format!("{y:04}")))?
+                .into_iter()
+                .filter_map(|m| {
+                    m.parse::<u32>()
+                        .ok()
+                        .map(|n| dir(inode::encode(Ino::Month(y, n)), m))
+                })
+                .collect()),
+            Ino::Month(y, m) => Ok(self
+                .cat(|c| c.complete_events_in(&format!("{y:04}"), &format!("{m:02}")))?
+                .into_iter()
+                .map(|e| dir(inode::encode(Ino::Event(e.id)), e.id.to_string()))
+                .collect()),
+            Ino::Event(id) => self.children(id, 0),
+            Ino::Node(id, local) => self.children(id, local),
+            Ino::Latest => Err(libc::ENOTDIR),
+        }
+    }
+
+    fn children(&self, id: i64, local: u32) -> std::result::Result<Vec<Entry>, i32> {
+        let tree = self.tree(id)?;
+        let n = tree.nodes.get(local as usize).ok_or(libc::ENOENT)?;
+        if n.kind != Kind::Dir {
+            return Err(libc::ENOTDIR);
+        }
+        Ok(n.children
+            .iter()
+            .map(|(name, &c)| Entry {
+                ino: inode::encode(Ino::Node(id, c)),
+                kind: tree.nodes[c as usize].kind,
+                name: name.clone(),
+            })
+            .collect())
+    }
+
+    pub fn readlink(&self, ino: u64) -> std::result::Result<String, i32> {
+        match inode::decode(ino).ok_or(libc::ENOENT)? {
+            Ino::Latest => Ok(event_path(&self.latest()?.ok_or(libc::ENOENT)?)),
+            Ino::Node(id, local) => {
+                let tree = self.tree(id)?;
+                let n = tree.nodes.get(local as usize).ok_or(libc::ENOENT)?;
+                n.link.clone().ok_or(libc::EINVAL)
+            }
+            _ => Err(libc::EINVAL),
+        }
+    }
+
+    /// Opens a file for reading; returns a handle for [`read`](Self::read).
+    pub fn open(&self, ino: u64) -> std::result::Result<u64, i32> {
+        let attr = self.getattr(ino)?;
+        if attr.kind != Kind::File {
+            return Err(libc::EISDIR);
+        }
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let h = Arc::new(Handle {
+            next: AtomicU64::new(0),
+        });
+        self.handles.lock().expect("handles lock").insert(fh, h);
+        Ok(fh)
+    }
+
+    pub fn release(&self, fh: u64) {
+        self.handles.lock().expect("handles lock").remove(&fh);
+    }
+
+    /// The member of a file node, with its frames.
+    fn member(&self, tree: &EventTree, local: u32) -> std::result::Result<Arc<Member>, i32> {
+        let n = tree.nodes.get(local as usize).ok_or(libc::ENOENT)?;
+        if let Some(m) = n.loaded.get() {
+            return Ok(m.clone());
+        }
+        let (Some(id), Some(m)) = (n.member_id, n.member.as_ref()) else {
+            return Err(libc::EISDIR);
+        };
+        let frames = self.cat(|c| c.frames(id))?;
+        let mut full = m.clone();
+        full.frames = frames;
+        let full = Arc::new(full);
+        let _ = n.loaded.set(full.clone());
+        Ok(full)
+    }
+
+    /// Up to `size` bytes at `offset` of file `ino`, checked and decompressed.
+    pub fn read(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        size: usize,
+    ) -> std::result::Result<Vec<u8>, i32> {
+        let Some(Ino::Node(id, local)) = inode::decode(ino) else {
+            return Err(libc::EISDIR);
+        };
+        let tree = self.tree(id)?;
+        let m = self.member(&tree, local)?;
+        let end = (offset + size as u64).min(m.size);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let first = m
+            .frames
+            .partition_point(|f| f.uoffset + f.size as u64 <= offset);
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut last = first;
+        for i in first..m.frames.len() {
+            let f = &m.frames[i];
+            if f.uoffset >= end {
+                break;
+            }
+            let data = self
+                .core
+                .frame(&tree, local, &m, i)
+                .map_err(|e| errno(&e))?;
+            let a = offset.max(f.uoffset) - f.uoffset;
+            let b = end.min(f.uoffset + f.size as u64) - f.uoffset;
+            out.extend_from_slice(&data[a as usize..b as usize]);
+            last = i;
+        }
+        let handle = self.handles.lock().expect("handles lock").get(&fh).cloned();
+        let sequential = handle.is_some_and(|h| h.next.swap(end, Ordering::Relaxed) == offset);
+        if sequential {
+            for i in last + 1..(last + 1 + self.readahead).min(m.frames.len()) {
+                if self.core.cache.contains(&(id, local, i as u32)) {
+                    continue;
+                }
+                let job = Prefetch {
+                    tree: tree.clone(),
+                    node: local,
+                    member: m.clone(),
+                    frame: i,
+                };
+                if self.prefetch.try_send(job).is_err() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,119 @@
+//! The immutable tree of one event: every member path split into directories, with
+//! synthetic directories for the path components that are not members themselves.
+//! Built once when the event is first entered; frames are loaded per file on demand.
+
+use crate::model::{Event, FileMeta, Member, MemberKind};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink,
+}
+
+pub struct Node {
+    pub name: String,
+    pub parent: u32,
+    pub kind: Kind,
+    pub size: u64,
+    pub meta: FileMeta,
+    pub link: Option<String>,
+    /// Catalog row id of the member, for files.
+    pub member_id: Option<i64>,
+    /// The member (path, offset, hashes) without frames, for files.
+    pub member: Option<Member>,
+    /// The member with its frames, loaded from the catalog on first read.
+    pub loaded: OnceLock<Arc<Member>>,
+    pub children: BTreeMap<String, u32>,
+}
+
+pub struct EventTree {
+    pub event: Event,
+    /// Index 0 is the event directory itself.
+    pub nodes: Vec<Node>,
+}
+
+fn dir(name: &str, parent: u32, meta: FileMeta) -> Node {
+    Node {
+        name: name.to_string(),
+        parent,
+        kind: Kind::Dir,
+        size: 0,
+        meta,
+        link: None,
+        member_id: None,
+        member: None,
+        loaded: OnceLock::new(),
+        children: BTreeMap::new(),
+    }
+}
+
+impl EventTree {
+    pub fn build(event: Event, members: Vec<(i64, Member)>) -> EventTree {
+        let synthetic = FileMeta {
+            mode: 0o755,
+            mtime: event.start_time,
+            uid: 0,
+            gid: 0,
+        };
+        let mut nodes = vec![dir("", 0, synthetic)];
+        for (id, m) in members {
+            let path = m.path.clone();
+            let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+            let Some((last, dirs)) = comps.split_last() else {
+                continue;
+            };
+            let mut at = 0u32;
+            for c in dirs {
+                at = match nodes[at as usize].children.get(*c) {
+                    Some(&i) => i,
+                    None => {
+                        let i = nodes.len() as u32;
+                        nodes.push(dir(c, at, synthetic));
+                        nodes[at as usize].children.insert(c.to_string(), i);
+                        i
+                    }
+                };
+            }
+            let existing = nodes[at as usize].children.get(*last).copied();
+            if m.kind == MemberKind::Dir {
+                match existing {
+                    Some(i) => nodes[i as usize].meta = m.meta,
+                    None => {
+                        let i = nodes.len() as u32;
+                        nodes.push(dir(last, at, m.meta));
+                        nodes[at as usize].children.insert(last.to_string(), i);
+                    }
+                }
+                continue;
+            }
+            if existing.is_some() {
+                continue; // a path twice: keep the first
+            }
+            let (kind, size) = match m.kind {
+                MemberKind::Symlink => (
+                    Kind::Symlink,
+                    m.link_target.as_deref().map_or(0, |t| t.len() as u64),
+                ),
+                _ => (Kind::File, m.size),
+            };
+            let i = nodes.len() as u32;
+            nodes.push(Node {
+                name: last.to_string(),
+                parent: at,
+                kind,
+                size,
+                meta: m.meta,
+                link: m.link_target.clone(),
+                member_id: (kind == Kind::File).then_some(id),
+                member: (kind == Kind::File).then_some(m),
+                loaded: OnceLock::new(),
+                children: BTreeMap::new(),
+            });
+            nodes[at as usize].children.insert(last.to_string(), i);
+        }
+        EventTree { event, nodes }
+    }
+}
