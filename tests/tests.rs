@@ -5,6 +5,7 @@ mod support;
 mod config_errors;
 mod crash;
 mod lock;
+mod mount;
 mod reindex;
 mod roundtrip;
 mod services;

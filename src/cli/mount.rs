@@ -11,15 +11,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+fn stale(mp: &Path) -> Error {
+    Error::Other(format!(
+        "{} is a stale FUSE mount left by a process that died; clear it with: fusermount3 -u {}",
+        mp.display(),
+        mp.display()
+    ))
+}
+
 fn check_mountpoint(mp: &Path) -> Result<()> {
     match std::fs::metadata(mp) {
         Ok(md) if md.is_dir() => Ok(()),
         Ok(_) => Err(Error::Other(format!("{} is not a directory", mp.display()))),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(Error::Other(format!(
-            "{} is a stale FUSE mount left by a process that died; clear it with: fusermount3 -u {}",
-            mp.display(),
-            mp.display()
-        ))),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(stale(mp)),
         Err(e) => Err(Error::io(format!("mountpoint {}", mp.display()), e)),
     }
 }
@@ -61,8 +65,13 @@ pub fn run(env: &Env, mountpoint: &Path, cache_size: u64, allow_other: bool) -> 
             threads: cores,
         },
     ));
-    let session = crate::fuse::mount(vfs, mountpoint, allow_other, cores.max(2) * 2)
-        .map_err(|e| Error::io(format!("cannot mount on {}", mountpoint.display()), e))?;
+    let session =
+        crate::fuse::mount(vfs, mountpoint, allow_other, cores.max(2) * 2).map_err(|e| match e
+            .raw_os_error()
+        {
+            Some(libc::ENOTCONN) => stale(mountpoint),
+            _ => Error::io(format!("cannot mount on {}", mountpoint.display()), e),
+        })?;
     tracing::info!("mounted {} on {}", env.repo.display(), mountpoint.display());
     loop {
         std::thread::sleep(Duration::from_millis(100));

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod mariadb;
+pub mod mount;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

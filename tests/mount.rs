@@ -1,0 +1,328 @@
+//! The FUSE mount, for real: listings, `cp -a`, random reads, concurrent readers, new
+//! events while mounted, corruption, read-only, clean and stale unmounts.
+
+use crate::support::mount::{self, Mounted};
+use crate::support::{files_source, member_of, shell_source, tree, Scratch};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A repository with two events of a small tree and one multi-frame file.
+fn two_events() -> (Scratch, PathBuf) {
+    let s = Scratch::new();
+    let src = s.path().join("src");
+    tree::odd_tree(&src, 6 << 20);
+    let cfg = format!(
+        "{}{}",
+        files_source("files", &[&src]),
+        shell_source("cmd", "seq 1 1000", "seq.txt")
+    );
+    s.write_config(&cfg);
+    s.cmd(&["backup"]).assert().code(0);
+    std::fs::write(src.join("added later"), b"second event only\n").unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+    (s, src)
+}
+
+fn event_dir(s: &Scratch, mnt: &Path, id: i64) -> PathBuf {
+    let ev = s.catalog().event(id).unwrap().unwrap();
+    mnt.join(&ev.file[..7]).join(id.to_string())
+}
+
+#[test]
+fn the_tree_lists_events_and_cp_a_gives_back_the_originals() {
+    if !mount::available() {
+        return;
+    }
+    let (s, src) = two_events();
+    let mnt = s.path().join("mnt");
+    let m = Mounted::new(&s.config(), &mnt);
+
+    let latest = std::fs::read_link(mnt.join("latest")).unwrap();
+    let e2 = event_dir(&s, &mnt, 2);
+    assert_eq!(mnt.join(&latest), e2);
+    let e1 = event_dir(&s, &mnt, 1);
+    let mut ids: Vec<String> = std::fs::read_dir(e1.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["1", "2"]);
+
+    // Exact sizes before any read, as ls -l and stat show them.
+    let big = e2.join(member_of("files", &src.join("big.bin")));
+    assert_eq!(std::fs::metadata(&big).unwrap().len(), 6 << 20);
+    assert_eq!(std::fs::metadata(&big).unwrap().mtime(), 1_500_000_000);
+    let out = Command::new("find").arg(&mnt).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added later"));
+    assert!(Command::new("ls")
+        .arg("-lR")
+        .arg(&mnt)
+        .output()
+        .unwrap()
+        .status
+        .success());
+
+    // cp -a of an event: the originals, and the same as strata restore.
+    let copy = s.path().join("copy");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(&e2)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let copied_src = copy.join("files").join(src.strip_prefix("/").unwrap());
+    for e in walkdir::WalkDir::new(&src) {
+        let p = e.unwrap().into_path();
+        let c = copied_src.join(p.strip_prefix(&src).unwrap());
+        let (a, b) = (
+            std::fs::symlink_metadata(&p).unwrap(),
+            std::fs::symlink_metadata(&c).unwrap(),
+        );
+        assert_eq!(a.file_type(), b.file_type(), "{p:?}");
+        if a.is_file() {
+            assert!(
+                std::fs::read(&p).unwrap() == std::fs::read(&c).unwrap(),
+                "{p:?}"
+            );
+            assert_eq!(a.mode() & 0o7777, b.mode() & 0o7777, "{p:?}");
+            assert_eq!(a.mtime(), b.mtime(), "{p:?}");
+        } else if a.file_type().is_symlink() {
+            assert_eq!(
+                std::fs::read_link(&p).unwrap(),
+                std::fs::read_link(&c).unwrap()
+            );
+        }
+    }
+    // Every file equals strata cat of its member.
+    for mem in s
+        .catalog()
+        .members(2)
+        .unwrap()
+        .iter()
+        .filter(|m| m.kind.has_content())
+    {
+        let out = s.cmd(&["cat", "2", &mem.path]).output().unwrap();
+        assert!(
+            std::fs::read(e2.join(&mem.path)).unwrap() == out.stdout,
+            "{}",
+            mem.path
+        );
+    }
+    assert_eq!(
+        std::fs::read(e2.join("cmd/seq.txt")).unwrap(),
+        Command::new("seq")
+            .args(["1", "1000"])
+            .output()
+            .unwrap()
+            .stdout
+    );
+    drop(m);
+}
+
+#[test]
+fn random_preads_of_a_multi_frame_member_return_the_right_bytes() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    tree::big_file(&src.join("big"), (5 << 20) + 12345, 77);
+    s.write_config(&format!(
+        "frame_size = \"256KiB\"\n{}",
+        files_source("f", &[&src])
+    ));
+    s.cmd(&["backup"]).assert().code(0);
+    let want = std::fs::read(src.join("big")).unwrap();
+    let mnt = s.path().join("mnt");
+    let _m = Mounted::new(&s.config(), &mnt);
+    let f =
+        std::fs::File::open(event_dir(&s, &mnt, 1).join(member_of("f", &src.join("big")))).unwrap();
+    let mut x: u64 = 12345;
+    for _ in 0..300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let off = x % want.len() as u64;
+        let len = (x >> 40) as usize % 300_000 + 1;
+        let mut buf = vec![0u8; len];
+        let n = f.read_at(&mut buf, off).unwrap();
+        let end = (off as usize + len).min(want.len());
+        assert_eq!(n, end - off as usize, "short read at {off}");
+        assert!(
+            buf[..n] == want[off as usize..end],
+            "bytes differ at {off}+{len}"
+        );
+    }
+    // Reading exactly at a frame boundary and at the end.
+    let mut b = [0u8; 10];
+    assert_eq!(f.read_at(&mut b, (256 << 10) - 5).unwrap(), 10);
+    assert_eq!(&b[..], &want[(256 << 10) - 5..(256 << 10) + 5]);
+    assert_eq!(f.read_at(&mut b, want.len() as u64).unwrap(), 0);
+}
+
+#[test]
+fn eight_concurrent_readers_of_different_and_same_files_get_correct_bytes() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..4 {
+        tree::big_file(&src.join(format!("f{i}")), 3 << 20, i + 1);
+    }
+    s.write_config(&format!(
+        "frame_size = \"128KiB\"\n{}",
+        files_source("f", &[&src])
+    ));
+    s.cmd(&["backup"]).assert().code(0);
+    let mnt = s.path().join("mnt");
+    let _m = Mounted::new(&s.config(), &mnt);
+    let dir = event_dir(&s, &mnt, 1);
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            // readers 0-3 read f0..f3; readers 4-7 all read f0
+            let name = format!("f{}", if t < 4 { t } else { 0 });
+            let path = dir.join(member_of("f", &src.join(&name)));
+            let want_path = src.join(&name);
+            std::thread::spawn(move || {
+                let want = std::fs::read(want_path).unwrap();
+                for _ in 0..3 {
+                    let got = std::fs::read(&path).unwrap();
+                    assert!(got == want, "{path:?}: wrong bytes");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a reader failed");
+    }
+}
+
+#[test]
+fn a_new_event_appears_while_mounted() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    s.write_config(&shell_source("c", "echo one", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    let mnt = s.path().join("mnt");
+    let _m = Mounted::new(&s.config(), &mnt);
+    let e1 = event_dir(&s, &mnt, 1);
+    assert!(e1.exists());
+    assert!(!e1.parent().unwrap().join("2").exists());
+    s.write_config(&shell_source("c", "echo two", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    let e2 = event_dir(&s, &mnt, 2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read_link(mnt.join("latest"))
+        .map(|l| mnt.join(l))
+        .ok()
+        != Some(e2.clone())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "latest never moved to event 2"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read(e2.join("c/out")).unwrap(), b"two\n");
+    assert_eq!(std::fs::read(mnt.join("latest/c/out")).unwrap(), b"two\n");
+}
+
+#[test]
+fn a_flipped_byte_gives_eio_on_that_file_only() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    tree::big_file(&src.join("bad"), 2 << 20, 3);
+    std::fs::write(src.join("good"), b"still fine\n").unwrap();
+    s.write_config(&files_source("f", &[&src]));
+    s.cmd(&["backup"]).assert().code(0);
+    let bad = member_of("f", &src.join("bad"));
+    let m = s.catalog().member(1, &bad).unwrap().unwrap();
+    let at = m.offset + m.frames[1].offset + 100;
+    let tar = s.repo().join(&s.events()[0].file);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&tar)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[!b[0]], at).unwrap();
+    drop(f);
+
+    let mnt = s.path().join("mnt");
+    let _m = Mounted::new(&s.config(), &mnt);
+    let dir = event_dir(&s, &mnt, 1);
+    let e = std::fs::read(dir.join(&bad)).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    // The first frame is intact and still reads.
+    let fh = std::fs::File::open(dir.join(&bad)).unwrap();
+    let mut head = vec![0u8; 4096];
+    fh.read_exact_at(&mut head, 0).unwrap();
+    assert!(head == std::fs::read(src.join("bad")).unwrap()[..4096]);
+    assert_eq!(
+        std::fs::read(dir.join(member_of("f", &src.join("good")))).unwrap(),
+        b"still fine\n"
+    );
+}
+
+#[test]
+fn writes_are_refused_and_sigterm_unmounts_cleanly() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    s.write_config(&shell_source("c", "echo x", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    let mnt = s.path().join("mnt");
+    let mut m = Mounted::new(&s.config(), &mnt);
+    let f = mnt.join("latest/c/out");
+    let e = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    let e = std::fs::write(mnt.join("latest/c/new"), b"x").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    let e = std::fs::remove_file(&f).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    assert_eq!(m.stop(), Some(0));
+    assert!(!mount::is_mounted(&mnt), "still mounted after SIGTERM");
+}
+
+#[test]
+fn a_stale_mountpoint_is_reported_with_the_command_that_clears_it() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    s.write_config(&shell_source("c", "echo x", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    let mnt = s.path().join("mnt");
+    let mut m = Mounted::new(&s.config(), &mnt);
+    m.kill();
+    let out = s.cmd(&["mount"]).arg(&mnt).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("fusermount3 -u {}", mnt.display())),
+        "{err}"
+    );
+    assert!(Command::new("fusermount3")
+        .arg("-u")
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success());
+}

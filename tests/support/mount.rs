@@ -1,0 +1,105 @@
+//! A real FUSE mount of a repository: `strata mount` in a child process, waited for
+//! until the mountpoint is live, unmounted with SIGTERM when dropped. With `CI=true`
+//! a machine without FUSE fails the test instead of skipping it.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+pub struct Mounted {
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// Whether this machine can mount FUSE; panics under CI when it cannot.
+pub fn available() -> bool {
+    let ok = Path::new("/dev/fuse").exists()
+        && ["/usr/bin/fusermount3", "/bin/fusermount3"]
+            .iter()
+            .any(|p| Path::new(p).exists());
+    if !ok {
+        if super::ci() {
+            panic!(
+                "CI=true and FUSE is not available (/dev/fuse and fusermount3 from Debian's fuse3)"
+            );
+        }
+        eprintln!("skipped: FUSE not available");
+    }
+    ok
+}
+
+pub fn is_mounted(dir: &Path) -> bool {
+    match (std::fs::metadata(dir), dir.parent().map(std::fs::metadata)) {
+        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+impl Mounted {
+    /// Mounts the repository of `config` at `dir` (created if needed).
+    pub fn new(config: &Path, dir: &Path) -> Mounted {
+        std::fs::create_dir_all(dir).unwrap();
+        let child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .arg("--config")
+            .arg(config)
+            .args(["mount", "--cache-size", "8MiB"])
+            .arg(dir)
+            .spawn()
+            .expect("spawn strata mount");
+        let mut m = Mounted {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !is_mounted(dir) {
+            if let Some(status) = m.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("strata mount exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "mount did not appear");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        m
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = Command::new("fusermount3")
+                    .arg("-u")
+                    .arg(&self.dir)
+                    .status();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the mount process without unmounting, leaving a stale mountpoint.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        self.stop();
+        if is_mounted(&self.dir) || std::fs::metadata(&self.dir).is_err() {
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.dir)
+                .status();
+        }
+    }
+}
