@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
-ensure_packages zstd sqlite3 tar
+ensure_packages zstd sqlite3 tar fuse3
 ensure_cargo
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -85,6 +85,22 @@ archive=$(ls repo/*/*/*_1.tar)
 (cd "$(dirname "$archive")" && sha256sum -c "$(basename "$archive").sha256")
 mkdir plain && tar -xf "$archive" -C plain
 zstd -q -d -c plain/appdb/app.sql.zst | tail -3
+
+step "strata mount: every backup as a read-only tree"
+mkdir -p mnt
+"$STRATA" mount mnt &
+MOUNT_PID=$!
+trap 'kill $MOUNT_PID 2>/dev/null; wait $MOUNT_PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [ -e mnt/latest ] && break; sleep 0.1; done
+ls -l mnt mnt/latest/
+find mnt -maxdepth 4 | sort
+echo "-- restore by cp from the first backup:"
+cp -a "$(ls -d mnt/*/*/1)/appdb/app.sql" restored-app.sql
+cat restored-app.sql
+echo "-- diff between the two mounted backups:"
+diff -r "$(ls -d mnt/*/*/1)" "$(ls -d mnt/*/*/2)" || true
+kill $MOUNT_PID; wait $MOUNT_PID || true
+trap - EXIT
 
 step "strata verify --all"
 "$STRATA" -v verify --all
