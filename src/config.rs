@@ -15,6 +15,8 @@ pub struct Config {
     pub path: PathBuf,
     pub repository: PathBuf,
     pub host: String,
+    /// argv run after every backup with a summary on stdin (`mail -s ...`).
+    pub notify: Option<Vec<String>>,
     pub settings: Settings,
     pub sources: Vec<Box<dyn Source>>,
 }
@@ -75,6 +77,7 @@ struct Raw {
     frame_size: Option<Size>,
     workers: Option<usize>,
     host: Option<String>,
+    notify_command: Option<toml::Value>,
     #[serde(default, rename = "source")]
     sources: Vec<Spanned<RawSource>>,
 }
@@ -84,13 +87,104 @@ struct Raw {
 struct RawSource {
     kind: String,
     name: Option<String>,
+    // files
     include: Option<Vec<String>>,
     exclude_regex: Option<Vec<String>>,
     read_all_fifos: Option<bool>,
+    // command
     command: Option<Vec<String>>,
     shell: Option<String>,
     output: Option<String>,
+    // mysql
+    host: Option<String>,
+    port: Option<u16>,
+    socket: Option<PathBuf>,
+    user: Option<String>,
+    password: Option<toml::Value>,
+    password_file: Option<PathBuf>,
+    tls: Option<bool>,
+    tls_ca: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_verify_identity: Option<bool>,
+    databases: Option<Vec<String>>,
+    exclude_databases: Option<Vec<String>>,
+    ignore: Option<Vec<String>>,
+    ephemeral: Option<Vec<String>>,
+    global: Option<Vec<String>>,
+    schema_dir: Option<PathBuf>,
+    threads: Option<usize>,
+    chunk_rows: Option<u64>,
+    insert_bytes: Option<Size>,
+    lock_wait_timeout: Option<u64>,
+    long_query_guard: Option<u64>,
 }
+
+impl RawSource {
+    /// The keys that are set, for refusing those of another kind.
+    fn keys(&self) -> Vec<&'static str> {
+        let mut k = Vec::new();
+        let mut add = |name: &'static str, set: bool| {
+            if set {
+                k.push(name)
+            }
+        };
+        add("include", self.include.is_some());
+        add("exclude_regex", self.exclude_regex.is_some());
+        add("read_all_fifos", self.read_all_fifos.is_some());
+        add("command", self.command.is_some());
+        add("shell", self.shell.is_some());
+        add("output", self.output.is_some());
+        add("host", self.host.is_some());
+        add("port", self.port.is_some());
+        add("socket", self.socket.is_some());
+        add("user", self.user.is_some());
+        add("password_file", self.password_file.is_some());
+        add("tls", self.tls.is_some());
+        add("tls_ca", self.tls_ca.is_some());
+        add("tls_cert", self.tls_cert.is_some());
+        add("tls_key", self.tls_key.is_some());
+        add("tls_verify_identity", self.tls_verify_identity.is_some());
+        add("databases", self.databases.is_some());
+        add("exclude_databases", self.exclude_databases.is_some());
+        add("ignore", self.ignore.is_some());
+        add("ephemeral", self.ephemeral.is_some());
+        add("global", self.global.is_some());
+        add("schema_dir", self.schema_dir.is_some());
+        add("threads", self.threads.is_some());
+        add("chunk_rows", self.chunk_rows.is_some());
+        add("insert_bytes", self.insert_bytes.is_some());
+        add("lock_wait_timeout", self.lock_wait_timeout.is_some());
+        add("long_query_guard", self.long_query_guard.is_some());
+        k
+    }
+}
+
+const FILES_KEYS: &[&str] = &["include", "exclude_regex", "read_all_fifos"];
+const COMMAND_KEYS: &[&str] = &["command", "shell", "output"];
+const MYSQL_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "socket",
+    "user",
+    "password_file",
+    "tls",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+    "tls_verify_identity",
+    "databases",
+    "exclude_databases",
+    "ignore",
+    "ephemeral",
+    "global",
+    "schema_dir",
+    "threads",
+    "chunk_rows",
+    "insert_bytes",
+    "lock_wait_timeout",
+    "long_query_guard",
+];
 
 struct Ctx<'a> {
     path: &'a Path,
@@ -225,50 +319,65 @@ impl Config {
                 ));
             }
             names.push(name.clone());
-            sources.push(match s.kind.as_str() {
-                "files" => files(&cx, at, name, s)?,
-                "command" => command(&cx, at, name, s)?,
+            if s.password.is_some() {
+                return Err(cx.err(
+                    at,
+                    "password",
+                    "passwords are not read from the config; use password_file, MYSQL_PWD or ~/.my.cnf",
+                ));
+            }
+            let allowed = match s.kind.as_str() {
+                "files" => FILES_KEYS,
+                "command" => COMMAND_KEYS,
+                "mysql" => MYSQL_KEYS,
                 other => {
                     return Err(cx.err(
                         at,
                         "kind",
-                        format!("unknown source kind {other:?}; expected \"files\" or \"command\""),
+                        format!("unknown source kind {other:?}; expected \"files\", \"command\" or \"mysql\""),
                     ))
                 }
+            };
+            if let Some(k) = s.keys().into_iter().find(|k| !allowed.contains(k)) {
+                return Err(cx.err(at, k, format!("not valid for kind = {:?}", s.kind)));
+            }
+            sources.push(match s.kind.as_str() {
+                "files" => files(&cx, at, name, s)?,
+                "command" => command(&cx, at, name, s)?,
+                _ => mysql(&cx, at, name, s, &host, base)?,
             });
         }
+        let notify = match raw.notify_command {
+            None => None,
+            Some(toml::Value::String(sh)) if !sh.trim().is_empty() => Some(vec!["sh".into(), "-c".into(), sh]),
+            Some(toml::Value::Array(a)) if !a.is_empty() && a.iter().all(|v| v.is_str()) => {
+                Some(a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
+            }
+            Some(_) => {
+                return Err(cx.err(
+                    key_line("notify_command"),
+                    "notify_command",
+                    "expected an argv list such as [\"mail\", \"-s\", \"strata\", \"ops@example.org\"] or a shell string",
+                ))
+            }
+        };
         Ok(Config {
             path: path.to_path_buf(),
-            repository,
+            repository: repository.clone(),
+            notify,
             host,
             settings: Settings {
                 workers,
                 level,
                 frame_size: frame_size as usize,
+                spool_dir: repository.join(".spool"),
             },
             sources,
         })
     }
 }
 
-fn refuse(cx: &Ctx, at: usize, kind: &str, keys: &[(&str, bool)]) -> Result<()> {
-    match keys.iter().find(|(_, set)| *set) {
-        Some((k, _)) => Err(cx.err(at, k, format!("not valid for kind = {kind:?}"))),
-        None => Ok(()),
-    }
-}
-
 fn files(cx: &Ctx, at: usize, name: String, s: RawSource) -> Result<Box<dyn Source>> {
-    refuse(
-        cx,
-        at,
-        "files",
-        &[
-            ("command", s.command.is_some()),
-            ("shell", s.shell.is_some()),
-            ("output", s.output.is_some()),
-        ],
-    )?;
     let include = s.include.unwrap_or_default();
     if include.is_empty() {
         return Err(cx.err(
@@ -295,16 +404,6 @@ fn files(cx: &Ctx, at: usize, name: String, s: RawSource) -> Result<Box<dyn Sour
 }
 
 fn command(cx: &Ctx, at: usize, name: String, s: RawSource) -> Result<Box<dyn Source>> {
-    refuse(
-        cx,
-        at,
-        "command",
-        &[
-            ("include", s.include.is_some()),
-            ("exclude_regex", s.exclude_regex.is_some()),
-            ("read_all_fifos", s.read_all_fifos.is_some()),
-        ],
-    )?;
     let (argv, shell) =
         match (s.command, s.shell) {
             (Some(argv), None) if !argv.is_empty() && !argv[0].is_empty() => (argv, false),
@@ -339,6 +438,69 @@ fn command(cx: &Ctx, at: usize, name: String, s: RawSource) -> Result<Box<dyn So
         argv,
         shell,
         output,
+    }))
+}
+
+fn globs(cx: &Ctx, at: usize, key: &str, list: Option<Vec<String>>) -> Result<globset::GlobSet> {
+    let mut b = globset::GlobSetBuilder::new();
+    for g in list.unwrap_or_default() {
+        b.add(globset::Glob::new(&g).map_err(|e| cx.err(at, key, e.to_string()))?);
+    }
+    b.build().map_err(|e| cx.err(at, key, e.to_string()))
+}
+
+fn mysql(cx: &Ctx, at: usize, name: String, s: RawSource, host: &str, base: &Path) -> Result<Box<dyn Source>> {
+    use crate::source::mysql::{connect, MysqlSource};
+    if s.socket.is_some() && (s.host.is_some() || s.port.is_some()) {
+        return Err(cx.err(at, "socket", "give either `socket` or `host`/`port`, not both"));
+    }
+    let tls = if s.tls.unwrap_or(false) || s.tls_ca.is_some() || s.tls_cert.is_some() {
+        if s.tls_cert.is_some() != s.tls_key.is_some() {
+            return Err(cx.err(at, "tls_key", "tls_cert and tls_key go together"));
+        }
+        Some(connect::Tls {
+            ca: s.tls_ca,
+            cert: s.tls_cert,
+            key: s.tls_key,
+            verify_identity: s.tls_verify_identity.unwrap_or(true),
+        })
+    } else {
+        None
+    };
+    let databases = match s.databases {
+        Some(list) if !list.is_empty() => Some(globs(cx, at, "databases", Some(list))?),
+        _ => None,
+    };
+    let threads = s.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    if threads == 0 {
+        return Err(cx.err(at, "threads", "must be at least 1"));
+    }
+    let insert_bytes = s.insert_bytes.map(|x| x.0).unwrap_or(1 << 20);
+    if !(1024..=(64 << 20)).contains(&insert_bytes) {
+        return Err(cx.err(at, "insert_bytes", "must be within 1KiB..=64MiB (max_allowed_packet)"));
+    }
+    Ok(Box::new(MysqlSource {
+        connect: connect::Connect {
+            host: s.host,
+            port: s.port,
+            socket: s.socket,
+            user: s.user,
+            password_file: s.password_file.map(|p| base.join(p)),
+            tls,
+        },
+        databases,
+        exclude_databases: globs(cx, at, "exclude_databases", s.exclude_databases)?,
+        ignore: globs(cx, at, "ignore", s.ignore)?,
+        ephemeral: globs(cx, at, "ephemeral", s.ephemeral)?,
+        global: globs(cx, at, "global", s.global)?,
+        schema_dir: s.schema_dir.map(|p| base.join(p)),
+        host: host.to_string(),
+        threads,
+        chunk_rows: s.chunk_rows.unwrap_or(1_000_000).max(1),
+        insert_bytes: insert_bytes as usize,
+        lock_wait_timeout: s.lock_wait_timeout.unwrap_or(60),
+        long_query_guard: s.long_query_guard.unwrap_or(300),
+        name,
     }))
 }
 

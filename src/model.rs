@@ -32,6 +32,9 @@ pub struct Event {
     pub sha256: Option<String>,
     pub error: Option<String>,
     pub warnings: u64,
+    /// Facts recorded by sources: binlog file and position, GTID, server version.
+    #[serde(default)]
+    pub info: std::collections::BTreeMap<String, String>,
 }
 
 impl Event {
@@ -60,6 +63,12 @@ pub enum MemberKind {
     Symlink,
     /// The standard output of a command source.
     Output,
+    /// One table of a database source: `<source>/<db>/<table>.sql`, restorable alone.
+    Table,
+    /// The `CREATE DATABASE` statement of a database: `<source>/<db>/.database.sql`.
+    Database,
+    /// Views, triggers, routines and events of a database: `<source>/<db>/.objects.sql`.
+    Objects,
 }
 
 impl MemberKind {
@@ -69,6 +78,9 @@ impl MemberKind {
             MemberKind::Dir => "dir",
             MemberKind::Symlink => "symlink",
             MemberKind::Output => "output",
+            MemberKind::Table => "table",
+            MemberKind::Database => "database",
+            MemberKind::Objects => "objects",
         }
     }
 
@@ -78,13 +90,16 @@ impl MemberKind {
             "dir" => MemberKind::Dir,
             "symlink" => MemberKind::Symlink,
             "output" => MemberKind::Output,
+            "table" => MemberKind::Table,
+            "database" => MemberKind::Database,
+            "objects" => MemberKind::Objects,
             _ => return None,
         })
     }
 
     /// Members with content are stored as seekable zstd; the others are bare tar entries.
     pub fn has_content(self) -> bool {
-        matches!(self, MemberKind::File | MemberKind::Output)
+        !matches!(self, MemberKind::Dir | MemberKind::Symlink)
     }
 }
 
@@ -163,6 +178,29 @@ pub trait MemberSink {
         -> Result<u64, SinkError>;
     /// Records a warning for the event's `.err` file.
     fn warn(&mut self, message: String);
+    /// Records a fact about the event (binlog position, GTID) for `.meta` and the catalog.
+    fn note(&mut self, key: String, value: String);
+    /// Where and how sources that compress on their own threads spool their frames.
+    fn spool(&self) -> Spool;
+    /// Adds a content member made of parts already cut into frames and compressed into
+    /// spool files (see [`crate::format::frame::FramedWriter`]), joined in order. The
+    /// files are removed once appended.
+    fn spooled(&mut self, member: Member, parts: Vec<SpooledPart>) -> crate::error::Result<()>;
+}
+
+/// Spool settings handed to sources.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    pub dir: std::path::PathBuf,
+    pub level: i32,
+    pub frame_size: usize,
+}
+
+/// A file of compressed frames written by a source, with what is known of them.
+#[derive(Debug, Clone)]
+pub struct SpooledPart {
+    pub path: std::path::PathBuf,
+    pub framed: crate::format::frame::Framed,
 }
 
 impl Member {

@@ -8,17 +8,26 @@
 use crate::archive::codec::FrameEncoder;
 use crate::archive::writer::ArchiveWriter;
 use crate::error::{Error, Result};
-use crate::model::{Member, MemberSink, SinkError};
+use crate::model::{Member, MemberSink, SinkError, Spool, SpooledPart};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub workers: usize,
     pub level: i32,
     pub frame_size: usize,
+    /// Where sources that compress on their own threads spool (created on demand).
+    pub spool_dir: std::path::PathBuf,
+}
+
+/// What the sources reported besides their members.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub warnings: Vec<String>,
+    pub notes: std::collections::BTreeMap<String, String>,
 }
 
 enum Item {
@@ -26,6 +35,7 @@ enum Item {
     Begin(Member),
     Frame(Vec<u8>, u32),
     End(String, String),
+    Spooled(Member, Vec<SpooledPart>),
 }
 
 struct Job {
@@ -44,7 +54,8 @@ struct Sink<'a> {
     done: Sender<(u64, Item)>,
     /// Frame buffers the workers are done with, reused without zeroing them again.
     free: Receiver<Vec<u8>>,
-    warnings: &'a mut Vec<String>,
+    spool: Spool,
+    outcome: &'a mut Outcome,
 }
 
 fn closed() -> Error {
@@ -140,20 +151,32 @@ impl MemberSink for Sink<'_> {
 
     fn warn(&mut self, message: String) {
         tracing::warn!("{message}");
-        self.warnings.push(message);
+        self.outcome.warnings.push(message);
+    }
+
+    fn note(&mut self, key: String, value: String) {
+        self.outcome.notes.insert(key, value);
+    }
+
+    fn spool(&self) -> Spool {
+        self.spool.clone()
+    }
+
+    fn spooled(&mut self, member: Member, parts: Vec<SpooledPart>) -> Result<()> {
+        self.send(Item::Spooled(member, parts))
     }
 }
 
 /// Runs `produce` (the sources) against a sink feeding `writer`, compressing on
 /// `settings.workers` threads. `progress` is called with uncompressed bytes written.
-/// Returns the warnings the sources recorded, or the first error of either side; on
-/// error the writer may hold an open member and must be discarded.
+/// Returns what the sources recorded, or the first error of either side; on error the
+/// writer may hold an open member and must be discarded.
 pub fn run<F>(
     writer: &mut ArchiveWriter,
     settings: Settings,
     progress: &dyn Fn(u64),
     produce: F,
-) -> Result<Vec<String>>
+) -> Result<Outcome>
 where
     F: FnOnce(&mut dyn MemberSink) -> Result<()> + Send,
 {
@@ -168,10 +191,15 @@ where
     let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
 
     std::thread::scope(|scope| {
+        let spool = Spool {
+            dir: settings.spool_dir.clone(),
+            level: settings.level,
+            frame_size: settings.frame_size,
+        };
         let producer = {
             let done = done_tx.clone();
             scope.spawn(move || {
-                let mut warnings = Vec::new();
+                let mut outcome = Outcome::default();
                 let mut sink = Sink {
                     seq: 0,
                     frame_size: settings.frame_size,
@@ -179,11 +207,12 @@ where
                     jobs: job_tx,
                     done,
                     free: free_rx,
-                    warnings: &mut warnings,
+                    spool,
+                    outcome: &mut outcome,
                 };
                 let r = produce(&mut sink);
                 drop(sink);
-                r.map(|()| warnings)
+                r.map(|()| outcome)
             })
         };
         let mut pool = Vec::new();
@@ -245,9 +274,56 @@ fn assemble(
                     progress(bytes);
                 }
                 Item::End(sha, b3) => writer.end(sha, b3)?,
+                Item::Spooled(m, parts) => {
+                    bytes += append_spooled(writer, m, &parts)?;
+                    progress(bytes);
+                }
             }
             let _ = tokens.send(());
         }
     }
     Ok(())
+}
+
+/// Appends a member made of spooled parts. One part brings its own hashes; several
+/// parts are decompressed on the way to hash the member as a whole.
+fn append_spooled(writer: &mut ArchiveWriter, m: Member, parts: &[SpooledPart]) -> Result<u64> {
+    use crate::error::IoContext;
+    writer.begin(m)?;
+    let mut sha = sha2::Sha256::new();
+    let mut b3 = blake3::Hasher::new();
+    let whole = parts.len() > 1;
+    let mut total = 0u64;
+    let mut frames = 0usize;
+    for p in parts {
+        let mut f = std::fs::File::open(&p.path).ctx(|| format!("cannot open spool {}", p.path.display()))?;
+        let mut buf = Vec::new();
+        for &(c, d) in &p.framed.frames {
+            buf.resize(c as usize, 0);
+            f.read_exact(&mut buf)
+                .ctx(|| format!("cannot read spool {}", p.path.display()))?;
+            if whole {
+                let data = crate::format::frame::decode_frame(&buf, d as usize)
+                    .map_err(|e| Error::Other(format!("spool {}: {e}", p.path.display())))?;
+                sha.update(&data);
+                b3.update(&data);
+            }
+            writer.frame(&buf, d)?;
+            total += d as u64;
+            frames += 1;
+        }
+        let _ = std::fs::remove_file(&p.path);
+    }
+    if frames == 0 {
+        let empty = FrameEncoder::new(1)
+            .and_then(|mut e| e.encode(&[]))
+            .map_err(|e| Error::Other(format!("zstd: {e}")))?;
+        writer.frame(&empty, 0)?;
+    }
+    let (s, b) = match parts {
+        [one] => (one.framed.sha256.clone(), one.framed.blake3.clone()),
+        _ => (hex::encode(sha.finalize()), b3.finalize().to_hex().to_string()),
+    };
+    writer.end(s, b)?;
+    Ok(total)
 }

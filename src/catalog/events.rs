@@ -20,6 +20,7 @@ fn row(r: &Row) -> rusqlite::Result<Event> {
         sha256: r.get(7)?,
         error: r.get(8)?,
         warnings: r.get::<_, i64>(9)? as u64,
+        info: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
     })
 }
 
@@ -76,7 +77,7 @@ impl Catalog {
         super::members::insert(&tx, event.id, members).map_err(|e| Self::plain(&self.path, e))?;
         tx.execute(
             "UPDATE events SET end_time = ?2, completed = ?3, bytes = ?4, file = ?5, sha256 = ?6,
-                    error = NULL, warnings = ?7 WHERE id = ?1",
+                    error = NULL, warnings = ?7, info = ?8 WHERE id = ?1",
             params![
                 event.id,
                 event.end_time,
@@ -84,7 +85,8 @@ impl Catalog {
                 event.bytes as i64,
                 event.file,
                 event.sha256,
-                event.warnings as i64
+                event.warnings as i64,
+                serde_json::to_string(&event.info).expect("info serialises")
             ],
         )
         .map_err(|e| Self::plain(&self.path, e))?;
@@ -112,7 +114,8 @@ impl Catalog {
                 event.file,
                 event.sha256,
                 event.error,
-                event.warnings as i64
+                event.warnings as i64,
+                serde_json::to_string(&event.info).expect("info serialises")
             ],
         )
         .map_err(|e| Self::plain(&self.path, e))?;

@@ -15,7 +15,8 @@ CREATE TABLE events (
     file        TEXT    NOT NULL DEFAULT '',
     sha256      TEXT,
     error       TEXT,
-    warnings    INTEGER NOT NULL DEFAULT 0
+    warnings    INTEGER NOT NULL DEFAULT 0,
+    info        TEXT    NOT NULL DEFAULT '{}'
 );
 CREATE TABLE members (
     id              INTEGER PRIMARY KEY,

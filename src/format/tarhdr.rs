@@ -77,9 +77,9 @@ pub fn member_header(
         pax.extend(pax_record("path", name.as_bytes()));
     }
     let typeflag = match kind {
-        MemberKind::File | MemberKind::Output => b'0',
         MemberKind::Dir => b'5',
         MemberKind::Symlink => b'2',
+        _ => b'0',
     };
     let mut h = raw_header(name, typeflag, size, meta);
     if let Some(target) = link {

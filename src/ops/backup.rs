@@ -202,6 +202,7 @@ pub fn run(plan: Plan) -> Result<Report> {
         sha256: None,
         error: None,
         warnings: 0,
+        info: Default::default(),
     };
     let fail =
         |cat: &Catalog, ev: &mut Event, warnings: &[String], members: &[Member], e: Error| {
@@ -229,7 +230,10 @@ pub fn run(plan: Plan) -> Result<Report> {
     let mut errors: Vec<Error> = Vec::new();
     let sources = &plan.sources;
     let errs = &mut errors;
-    let ran = pipeline::run(&mut writer, plan.settings, plan.progress, move |sink| {
+    let spool_dir = plan.repo.join(format!(".spool-{id}"));
+    let mut settings = plan.settings.clone();
+    settings.spool_dir = spool_dir.clone();
+    let ran = pipeline::run(&mut writer, settings, plan.progress, move |sink| {
         for s in sources {
             if let Err(e) = s.run(sink) {
                 let fatal = matches!(e, Error::WriterStopped);
@@ -241,8 +245,12 @@ pub fn run(plan: Plan) -> Result<Report> {
         }
         Ok(())
     });
+    let _ = std::fs::remove_dir_all(&spool_dir);
     let mut warnings = match ran {
-        Ok(w) => w,
+        Ok(o) => {
+            ev.info = o.notes;
+            o.warnings
+        }
         Err(e) => {
             let members = writer.members().to_vec();
             writer.discard();

@@ -173,7 +173,7 @@ pub fn restore(store: &dyn Store, archive: &str, members: &[Member], dir: &Path)
                     .ctx(|| format!("cannot create the symlink {}", dest.display()))?;
                 apply_meta(&dest, &m.meta, m.kind)?;
             }
-            MemberKind::File | MemberKind::Output => {
+            _ => {
                 write_content(store, archive, m, &dest)?;
                 apply_meta(&dest, &m.meta, m.kind)?;
             }

@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod files;
+pub mod mysql;
 
 use crate::error::Result;
 use crate::model::{FileMeta, MemberSink};

@@ -1,0 +1,168 @@
+//! One frame in, one frame out: zstd compression with a content checksum and size in
+//! every frame header, the checked decompression that every read goes through, and a
+//! `Write` that cuts a stream into such frames (for sources that compress on their own
+//! threads and spool the result).
+
+use sha2::Digest;
+use std::io::Write;
+
+/// Compresses frames; one per thread, reusing its zstd context.
+pub struct FrameEncoder {
+    inner: zstd::bulk::Compressor<'static>,
+}
+
+impl FrameEncoder {
+    pub fn new(level: i32) -> std::io::Result<Self> {
+        let mut inner = zstd::bulk::Compressor::new(level)?;
+        inner.include_checksum(true)?;
+        inner.include_contentsize(true)?;
+        Ok(FrameEncoder { inner })
+    }
+
+    pub fn encode(&mut self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.inner.compress(data)
+    }
+}
+
+/// Decompresses one frame and checks it: zstd verifies the frame's content checksum,
+/// and the length must be the one the index promises.
+pub fn decode_frame(compressed: &[u8], expected: usize) -> Result<Vec<u8>, String> {
+    let mut dec = zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?;
+    let out = dec
+        .decompress(compressed, expected.max(1))
+        .map_err(|e| format!("zstd: {e}"))?;
+    if out.len() != expected {
+        return Err(format!("frame holds {} bytes, the index says {expected}", out.len()));
+    }
+    Ok(out)
+}
+
+/// What a [`FramedWriter`] wrote: frame sizes and hashes of the uncompressed bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Framed {
+    /// `(compressed, uncompressed)` size of each frame, in order.
+    pub frames: Vec<(u32, u32)>,
+    pub size: u64,
+    pub sha256: String,
+    pub blake3: String,
+}
+
+/// Cuts what is written into frames of `frame_size` bytes, compresses each and writes
+/// it to `out`, hashing the uncompressed bytes. Memory: one frame.
+pub struct FramedWriter<W: Write> {
+    out: W,
+    enc: FrameEncoder,
+    buf: Vec<u8>,
+    frame_size: usize,
+    frames: Vec<(u32, u32)>,
+    size: u64,
+    sha: sha2::Sha256,
+    b3: blake3::Hasher,
+}
+
+impl<W: Write> FramedWriter<W> {
+    pub fn new(out: W, level: i32, frame_size: usize) -> std::io::Result<Self> {
+        Ok(FramedWriter {
+            out,
+            enc: FrameEncoder::new(level)?,
+            buf: Vec::with_capacity(frame_size),
+            frame_size,
+            frames: Vec::new(),
+            size: 0,
+            sha: sha2::Sha256::new(),
+            b3: blake3::Hasher::new(),
+        })
+    }
+
+    fn emit(&mut self) -> std::io::Result<()> {
+        self.sha.update(&self.buf);
+        self.b3.update(&self.buf);
+        let c = self.enc.encode(&self.buf)?;
+        self.out.write_all(&c)?;
+        self.frames.push((c.len() as u32, self.buf.len() as u32));
+        self.size += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Bytes written so far (compressed frames plus the pending frame's raw bytes).
+    pub fn len(&self) -> u64 {
+        self.size + self.buf.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the last frame (an empty one if nothing was written) and flushes.
+    pub fn finish(mut self) -> std::io::Result<(W, Framed)> {
+        if !self.buf.is_empty() || self.frames.is_empty() {
+            self.emit()?;
+        }
+        self.out.flush()?;
+        Ok((
+            self.out,
+            Framed {
+                frames: self.frames,
+                size: self.size,
+                sha256: hex::encode(self.sha.finalize()),
+                blake3: self.b3.finalize().to_hex().to_string(),
+            },
+        ))
+    }
+}
+
+impl<W: Write> Write for FramedWriter<W> {
+    fn write(&mut self, mut data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len();
+        while !data.is_empty() {
+            let room = self.frame_size - self.buf.len();
+            let take = room.min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == self.frame_size {
+                self.emit()?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flipped_byte_is_caught_by_the_frame_checksum() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut f = FrameEncoder::new(3).unwrap().encode(&data).unwrap();
+        assert_eq!(decode_frame(&f, data.len()).unwrap(), data);
+        let mid = f.len() / 2;
+        f[mid] ^= 0x40;
+        assert!(decode_frame(&f, data.len()).is_err());
+    }
+
+    #[test]
+    fn the_framed_writer_cuts_frames_and_hashes_the_stream() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 13) as u8).collect();
+        let mut w = FramedWriter::new(Vec::new(), 3, 4096).unwrap();
+        for chunk in data.chunks(999) {
+            w.write_all(chunk).unwrap();
+        }
+        let (out, f) = w.finish().unwrap();
+        assert_eq!(f.frames.iter().map(|x| x.1).collect::<Vec<_>>(), vec![4096, 4096, 1808]);
+        assert_eq!(f.size, 10_000);
+        assert_eq!(f.sha256, hex::encode(sha2::Sha256::digest(&data)));
+        let mut at = 0;
+        let mut back = Vec::new();
+        for (c, d) in f.frames {
+            back.extend(decode_frame(&out[at..at + c as usize], d as usize).unwrap());
+            at += c as usize;
+        }
+        assert_eq!(back, data);
+    }
+}

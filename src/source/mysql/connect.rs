@@ -1,0 +1,136 @@
+//! Connecting to MySQL/MariaDB: host and port or socket, the user, TLS, and the
+//! password from `password_file`, `MYSQL_PWD` or the `[client]` section of
+//! `~/.my.cnf`, never from argv. Errors name host and port, never the password.
+
+use crate::error::{Error, Result};
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder, SslOpts};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Check that the server certificate names the host.
+    pub verify_identity: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Connect {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub socket: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub tls: Option<Tls>,
+}
+
+/// `key = value` pairs of the `[client]` section of `~/.my.cnf`.
+fn my_cnf() -> Vec<(String, String)> {
+    let Some(home) = std::env::var_os("HOME") else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string(PathBuf::from(home).join(".my.cnf")) else {
+        return Vec::new();
+    };
+    let mut in_client = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_client = line == "[client]";
+        } else if in_client && !line.starts_with('#') && !line.starts_with(';') {
+            if let Some((k, v)) = line.split_once('=') {
+                let v = v.trim().trim_matches('"').trim_matches('\'');
+                out.push((k.trim().replace('_', "-"), v.to_string()));
+            }
+        }
+    }
+    out
+}
+
+impl Connect {
+    /// `host:port` or `socket <path>`, for messages.
+    pub fn target(&self) -> String {
+        match &self.socket {
+            Some(s) => format!("socket {}", s.display()),
+            None => format!(
+                "{}:{}",
+                self.host.as_deref().unwrap_or("localhost"),
+                self.port.unwrap_or(3306)
+            ),
+        }
+    }
+
+    fn password(&self, cnf: &[(String, String)]) -> Result<Option<String>> {
+        if let Some(f) = &self.password_file {
+            let s = std::fs::read_to_string(f).map_err(|e| {
+                Error::Other(format!("cannot read password_file {}: {e}", f.display()))
+            })?;
+            return Ok(Some(s.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        if let Ok(p) = std::env::var("MYSQL_PWD") {
+            return Ok(Some(p));
+        }
+        Ok(cnf.iter().find(|(k, _)| k == "password").map(|(_, v)| v.clone()))
+    }
+
+    fn opts(&self) -> Result<OptsBuilder> {
+        let cnf = my_cnf();
+        let get = |k: &str| cnf.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let user = self.user.clone().or_else(|| get("user")).unwrap_or_else(|| "root".into());
+        let mut b = OptsBuilder::new()
+            .user(Some(user))
+            .pass(self.password(&cnf)?)
+            .tcp_connect_timeout(Some(Duration::from_secs(10)))
+            .prefer_socket(false);
+        match &self.socket {
+            Some(s) => b = b.socket(Some(s.display().to_string())),
+            None => {
+                b = b
+                    .ip_or_hostname(Some(self.host.clone().unwrap_or_else(|| "localhost".into())))
+                    .tcp_port(self.port.unwrap_or(3306))
+            }
+        }
+        if let Some(t) = &self.tls {
+            let mut ssl = SslOpts::default().with_danger_skip_domain_validation(!t.verify_identity);
+            if let Some(ca) = &t.ca {
+                ssl = ssl.with_root_cert_path(Some(ca.clone()));
+            }
+            if let (Some(c), Some(k)) = (&t.cert, &t.key) {
+                ssl = ssl.with_client_identity(Some(mysql::ClientIdentity::new(c.clone(), k.clone())));
+            }
+            b = b.ssl_opts(ssl);
+        }
+        Ok(b)
+    }
+
+    /// Opens a session in utf8mb4, UTC, with a neutral sql_mode and long timeouts.
+    pub fn connect(&self) -> Result<Conn> {
+        let opts = self.opts()?;
+        let mut conn = Conn::new(opts).map_err(|e| {
+            Error::Other(format!("cannot connect to MySQL at {}: {}", self.target(), one_line(&e)))
+        })?;
+        for q in [
+            "SET NAMES utf8mb4",
+            "SET SESSION time_zone = '+00:00'",
+            "SET SESSION sql_mode = ''",
+            "SET SESSION sql_quote_show_create = 1",
+            "SET SESSION net_read_timeout = 3600",
+            "SET SESSION net_write_timeout = 3600",
+            "SET SESSION wait_timeout = 86400",
+        ] {
+            conn.query_drop(q).map_err(|e| self.err(&e))?;
+        }
+        Ok(conn)
+    }
+
+    /// A query error, with the server named.
+    pub fn err(&self, e: &mysql::Error) -> Error {
+        Error::Other(format!("MySQL at {}: {}", self.target(), one_line(e)))
+    }
+}
+
+pub fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().replace('\n', " ")
+}

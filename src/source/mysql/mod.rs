@@ -1,0 +1,379 @@
+//! The `mysql` source: native, parallel, consistent dumps of MySQL/MariaDB.
+//!
+//! A brief global read lock (after checking for long-running queries) lets every
+//! worker connection start a consistent-snapshot transaction at the same point and
+//! lets the binlog position and GTID be recorded; non-transactional tables are dumped
+//! while the lock is still held, then it is released. Tables (and primary-key ranges
+//! of big tables) are dumped in parallel, each worker compressing its own output into
+//! a spool file; members are handed to the archive in a fixed order: per database,
+//! `.database.sql`, every `<table>.sql`, then `.objects.sql`.
+
+pub mod connect;
+pub mod dump;
+pub mod objects;
+pub mod schema;
+pub mod schema_dir;
+pub mod sql;
+
+use super::Source;
+use crate::error::{Error, Result};
+use crate::model::{FileMeta, Member, MemberKind, MemberSink, SinkError, SpooledPart};
+use connect::Connect;
+use dump::Job;
+use globset::GlobSet;
+use mysql::prelude::Queryable;
+use mysql::Conn;
+use schema::{Table, TableType};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How a table is treated (schema_backup's categories).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// Not dumped at all.
+    Ignore,
+    /// Structure only, never data (caches, sessions, queues).
+    Ephemeral,
+    /// Reference data: also written, with its rows, to the schema directory.
+    Global,
+    /// User data: dumped, never written to the schema directory.
+    Local,
+}
+
+pub struct MysqlSource {
+    pub name: String,
+    pub connect: Connect,
+    /// Globs of database names to dump (empty: all but the system ones).
+    pub databases: Option<GlobSet>,
+    pub exclude_databases: GlobSet,
+    /// Globs over `db.table`.
+    pub ignore: GlobSet,
+    pub ephemeral: GlobSet,
+    pub global: GlobSet,
+    pub schema_dir: Option<PathBuf>,
+    /// Directory name under `schema_dir` (the config's host name).
+    pub host: String,
+    pub threads: usize,
+    /// Tables with more rows (estimated) are dumped in primary-key ranges of this size.
+    pub chunk_rows: u64,
+    /// Upper bound of one INSERT statement in bytes.
+    pub insert_bytes: usize,
+    /// Seconds to wait for the global read lock.
+    pub lock_wait_timeout: u64,
+    /// Queries running longer than this many seconds make the backup wait (then fail)
+    /// rather than queue everything behind the global read lock.
+    pub long_query_guard: u64,
+}
+
+enum Plan {
+    Inline(Member, String),
+    Jobs(Member, Vec<usize>),
+}
+
+struct Db {
+    name: String,
+    tables: Vec<(Table, Category)>,
+}
+
+fn meta() -> FileMeta {
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    FileMeta {
+        mode: 0o640,
+        mtime: chrono::Utc::now().timestamp(),
+        uid,
+        gid,
+    }
+}
+
+impl MysqlSource {
+    fn category(&self, db: &str, table: &str) -> Category {
+        let key = format!("{db}.{table}");
+        if self.ignore.is_match(&key) {
+            Category::Ignore
+        } else if self.ephemeral.is_match(&key) {
+            Category::Ephemeral
+        } else if self.global.is_match(&key) {
+            Category::Global
+        } else {
+            Category::Local
+        }
+    }
+
+    fn wanted(&self, db: &str) -> bool {
+        let included = match &self.databases {
+            Some(g) => g.is_match(db),
+            None => !schema::SYSTEM_DATABASES.contains(&db),
+        };
+        included && !self.exclude_databases.is_match(db)
+    }
+
+    fn member(&self, db: &str, file: &str, kind: MemberKind) -> Member {
+        Member::new(&self.name, format!("{}/{db}/{file}", self.name), kind, meta())
+    }
+
+    /// Waits (up to `long_query_guard` seconds more) while queries older than the guard
+    /// run, since FLUSH TABLES WITH READ LOCK would wait for them and block everyone.
+    fn wait_for_long_queries(&self, c0: &mut Conn) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(self.long_query_guard);
+        loop {
+            let n: Option<u64> = c0
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST
+                     WHERE COMMAND = 'Query' AND TIME > ? AND ID <> CONNECTION_ID()",
+                    (self.long_query_guard,),
+                )
+                .map_err(|e| self.connect.err(&e))?;
+            if n.unwrap_or(0) == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Other(format!(
+                    "source '{}': queries running longer than {} s on {} would block the global read lock; not dumping (raise long_query_guard or end them)",
+                    self.name,
+                    self.long_query_guard,
+                    self.connect.target()
+                )));
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn plan(&self, c0: &mut Conn, sink: &mut dyn MemberSink) -> Result<(Vec<Db>, Vec<Plan>, Vec<Job>)> {
+        let c = &self.connect;
+        let mut dbs = Vec::new();
+        let mut plans = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
+        for db in schema::databases(c0, c)?.into_iter().filter(|d| self.wanted(d)) {
+            let tables: Vec<(Table, Category)> = schema::tables(c0, c, &db)?
+                .into_iter()
+                .map(|t| {
+                    let cat = self.category(&db, &t.name);
+                    (t, cat)
+                })
+                .collect();
+            let create = schema::create_database(c0, c, &db)?;
+            plans.push(Plan::Inline(
+                self.member(&db, ".database.sql", MemberKind::Database),
+                dump::database_sql(&create, &db),
+            ));
+            for (t, cat) in &tables {
+                if *cat == Category::Ignore || t.kind == TableType::View {
+                    continue;
+                }
+                if t.kind == TableType::Versioned {
+                    sink.warn(format!(
+                        "source '{}': {db}.{} is system-versioned; only its current rows are dumped",
+                        self.name, t.name
+                    ));
+                }
+                let no_data = *cat == Category::Ephemeral;
+                let mut ranges = vec![None];
+                if !no_data && t.kind != TableType::Sequence && t.rows > self.chunk_rows {
+                    let pk = schema::primary_key(c0, c, &db, &t.name)?;
+                    let int = ["tinyint", "smallint", "mediumint", "int", "bigint"];
+                    if let [(col, ty)] = pk.as_slice() {
+                        if int.contains(&ty.to_ascii_lowercase().as_str()) {
+                            let mm: Option<(Option<i128>, Option<i128>)> = c0
+                                .query_first(format!(
+                                    "SELECT MIN({0}), MAX({0}) FROM {1}.{2}",
+                                    sql::ident(col),
+                                    sql::ident(&db),
+                                    sql::ident(&t.name)
+                                ))
+                                .map_err(|e| c.err(&e))?;
+                            if let Some((Some(lo), Some(hi))) = mm {
+                                let n = t.rows.div_ceil(self.chunk_rows) as usize;
+                                ranges = dump::ranges(col, lo, hi, n).into_iter().map(Some).collect();
+                            }
+                        }
+                    }
+                }
+                let count = ranges.len();
+                let mut seqs = Vec::new();
+                for (i, r) in ranges.into_iter().enumerate() {
+                    seqs.push(jobs.len());
+                    jobs.push(Job {
+                        seq: jobs.len(),
+                        db: db.clone(),
+                        table: t.clone(),
+                        no_data,
+                        range: r,
+                        first: i == 0,
+                        last: i + 1 == count,
+                        insert_bytes: self.insert_bytes,
+                    });
+                }
+                plans.push(Plan::Jobs(
+                    self.member(&db, &format!("{}.sql", t.name), MemberKind::Table),
+                    seqs,
+                ));
+            }
+            let objects = objects::dump(c0, c, &db, &tables.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())?;
+            plans.push(Plan::Inline(
+                self.member(&db, ".objects.sql", MemberKind::Objects),
+                dump::objects_sql(&objects),
+            ));
+            dbs.push(Db { name: db, tables });
+        }
+        Ok((dbs, plans, jobs))
+    }
+
+    /// Takes the global read lock, starts a snapshot on every worker connection and
+    /// records where the binlog stands.
+    fn snapshot(&self, c0: &mut Conn, conns: &mut [Conn], sink: &mut dyn MemberSink) -> Result<()> {
+        let c = &self.connect;
+        c0.query_drop(format!("SET SESSION lock_wait_timeout = {}", self.lock_wait_timeout))
+            .map_err(|e| c.err(&e))?;
+        c0.query_drop("FLUSH TABLES WITH READ LOCK").map_err(|e| {
+            Error::Other(format!(
+                "source '{}': cannot take the global read lock on {} within {} s: {}",
+                self.name,
+                c.target(),
+                self.lock_wait_timeout,
+                connect::one_line(&e)
+            ))
+        })?;
+        for conn in conns.iter_mut() {
+            conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .and_then(|_| conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT"))
+                .map_err(|e| c.err(&e))?;
+        }
+        let status: Option<mysql::Row> = c0.query_first("SHOW MASTER STATUS").map_err(|e| c.err(&e))?;
+        if let Some(row) = status {
+            let file: Option<String> = row.get(0);
+            let pos: Option<u64> = row.get(1);
+            if let (Some(f), Some(p)) = (file, pos) {
+                sink.note(format!("{}.binlog_file", self.name), f);
+                sink.note(format!("{}.binlog_position", self.name), p.to_string());
+            }
+        }
+        let gtid: Option<String> = c0
+            .query_first("SELECT @@global.gtid_binlog_pos")
+            .or_else(|_| c0.query_first("SELECT @@global.gtid_executed"))
+            .unwrap_or(None);
+        if let Some(g) = gtid.filter(|g| !g.is_empty()) {
+            sink.note(format!("{}.gtid", self.name), g);
+        }
+        Ok(())
+    }
+}
+
+impl Source for MysqlSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&self, sink: &mut dyn MemberSink) -> Result<()> {
+        let c = &self.connect;
+        let fail = |e: Error| Error::Other(format!("source '{}': {e}", self.name));
+        let mut c0 = c.connect().map_err(fail)?;
+        let version: Option<String> = c0.query_first("SELECT @@version").map_err(|e| c.err(&e))?;
+        sink.note(format!("{}.server_version", self.name), version.unwrap_or_default());
+        let (dbs, plans, jobs) = self.plan(&mut c0, sink).map_err(fail)?;
+        self.wait_for_long_queries(&mut c0)?;
+        let threads = self.threads.clamp(1, jobs.len().max(1));
+        let mut conns = (0..threads).map(|_| c.connect()).collect::<Result<Vec<_>>>().map_err(fail)?;
+        self.snapshot(&mut c0, &mut conns, sink).map_err(fail)?;
+
+        // Non-transactional tables first: they are read under the lock.
+        let mut order: Vec<&Job> = jobs.iter().collect();
+        order.sort_by_key(|j| (j.table.transactional(), j.seq));
+        let mut locked_left = jobs.iter().filter(|j| !j.table.transactional()).count();
+        let mut locked = true;
+        if locked_left == 0 {
+            c0.query_drop("UNLOCK TABLES").map_err(|e| c.err(&e))?;
+            locked = false;
+        }
+        let spool = sink.spool();
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<&Job>();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(usize, Result<SpooledPart>)>();
+        for j in &order {
+            job_tx.send(j).expect("open channel");
+        }
+        drop(job_tx);
+        let emitted = std::thread::scope(|scope| -> Result<()> {
+            for mut conn in conns.drain(..) {
+                let rx = job_rx.clone();
+                let tx = done_tx.clone();
+                let spool = spool.clone();
+                scope.spawn(move || {
+                    for job in rx {
+                        let r = dump::run(&mut conn, c, job, &spool)
+                            .map_err(|e| Error::Other(format!("{}: {e}", job.label())));
+                        let failed = r.is_err();
+                        if tx.send((job.seq, r)).is_err() || failed {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut done: HashMap<usize, SpooledPart> = HashMap::new();
+            let stop = |rx: &crossbeam_channel::Receiver<&Job>| while rx.try_recv().is_ok() {};
+            for plan in plans {
+                match plan {
+                    Plan::Inline(m, text) => match sink.stream(m, &mut text.as_bytes()) {
+                        Ok(_) => {}
+                        Err(SinkError::Read(e)) => return Err(Error::io("in-memory member", e)),
+                        Err(SinkError::Closed(e)) => {
+                            stop(&job_rx);
+                            return Err(e);
+                        }
+                    },
+                    Plan::Jobs(m, seqs) => {
+                        while !seqs.iter().all(|s| done.contains_key(s)) {
+                            let Ok((seq, r)) = done_rx.recv() else {
+                                return Err(Error::Other("the dump workers stopped".into()));
+                            };
+                            match r {
+                                Ok(part) => {
+                                    done.insert(seq, part);
+                                }
+                                Err(e) => {
+                                    stop(&job_rx);
+                                    return Err(e);
+                                }
+                            }
+                            if !jobs[seq].table.transactional() {
+                                locked_left -= 1;
+                                if locked_left == 0 && locked {
+                                    c0.query_drop("UNLOCK TABLES").map_err(|e| c.err(&e))?;
+                                    locked = false;
+                                }
+                            }
+                        }
+                        let parts = seqs.iter().map(|s| done.remove(s).expect("done")).collect();
+                        if let Err(e) = sink.spooled(m, parts) {
+                            stop(&job_rx);
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        if locked {
+            let _ = c0.query_drop("UNLOCK TABLES");
+        }
+        emitted.map_err(fail)?;
+
+        if let Some(dir) = &self.schema_dir {
+            let entries: Vec<schema_dir::Entry> = dbs
+                .iter()
+                .flat_map(|d| {
+                    d.tables
+                        .iter()
+                        .filter(|(t, cat)| *cat != Category::Ignore && t.kind != TableType::View)
+                        .map(|(t, cat)| schema_dir::Entry {
+                            db: &d.name,
+                            table: t,
+                            with_data: *cat == Category::Global,
+                        })
+                })
+                .collect();
+            schema_dir::write(&mut c0, c, dir, &self.host, &entries).map_err(fail)?;
+        }
+        Ok(())
+    }
+}

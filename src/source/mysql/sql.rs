@@ -1,0 +1,170 @@
+//! Writing SQL text: identifiers, string escapes, and values of every column type, so
+//! that a dump restored into a fresh server gives identical rows. Binary data is hex;
+//! FLOAT and DOUBLE come from the binary protocol and are written in their shortest
+//! exact form; dates, times and TIMESTAMPs (the session is in UTC) keep their digits.
+
+use mysql::consts::ColumnType as T;
+use mysql::{Column, Value};
+use std::fmt::Write as _;
+
+/// `` `name` `` with backquotes doubled.
+pub fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// `'text'` with NUL, newline, CR, backslash, both quotes and ^Z escaped.
+pub fn quote(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
+    out.push(b'\'');
+    for &b in s {
+        match b {
+            0 => out.extend_from_slice(b"\\0"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\'' => out.extend_from_slice(b"\\'"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            0x1a => out.extend_from_slice(b"\\Z"),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\'');
+}
+
+pub fn quote_str(s: &str) -> String {
+    let mut v = Vec::new();
+    quote(&mut v, s.as_bytes());
+    String::from_utf8(v).expect("escaping keeps UTF-8")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fmt {
+    Hex,
+    Unquoted,
+    Text,
+    Date,
+    DateTime(u8),
+    Time(u8),
+}
+
+/// How one result column is written, decided once from its metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnFormat(Fmt);
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+
+impl ColumnFormat {
+    pub fn of(c: &Column) -> Self {
+        let binary_charset = c.character_set() == 63;
+        let decimals = c.decimals().min(6);
+        ColumnFormat(match c.column_type() {
+            T::MYSQL_TYPE_DECIMAL | T::MYSQL_TYPE_NEWDECIMAL => Fmt::Unquoted,
+            T::MYSQL_TYPE_DATE | T::MYSQL_TYPE_NEWDATE => Fmt::Date,
+            T::MYSQL_TYPE_DATETIME
+            | T::MYSQL_TYPE_DATETIME2
+            | T::MYSQL_TYPE_TIMESTAMP
+            | T::MYSQL_TYPE_TIMESTAMP2 => Fmt::DateTime(decimals),
+            T::MYSQL_TYPE_TIME | T::MYSQL_TYPE_TIME2 => Fmt::Time(decimals),
+            // MySQL's JSON reports the binary charset but takes only text.
+            T::MYSQL_TYPE_JSON => Fmt::Text,
+            T::MYSQL_TYPE_BIT | T::MYSQL_TYPE_GEOMETRY => Fmt::Hex,
+            T::MYSQL_TYPE_STRING
+            | T::MYSQL_TYPE_VAR_STRING
+            | T::MYSQL_TYPE_VARCHAR
+            | T::MYSQL_TYPE_TINY_BLOB
+            | T::MYSQL_TYPE_MEDIUM_BLOB
+            | T::MYSQL_TYPE_LONG_BLOB
+            | T::MYSQL_TYPE_BLOB
+                if binary_charset =>
+            {
+                Fmt::Hex
+            }
+            _ => Fmt::Text,
+        })
+    }
+
+    pub fn write(&self, out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::NULL => out.extend_from_slice(b"NULL"),
+            Value::Bytes(b) => match self.0 {
+                Fmt::Hex if b.is_empty() => out.extend_from_slice(b"''"),
+                Fmt::Hex => {
+                    out.reserve(2 + 2 * b.len());
+                    out.extend_from_slice(b"0x");
+                    for &x in b {
+                        out.push(HEX_DIGITS[(x >> 4) as usize]);
+                        out.push(HEX_DIGITS[(x & 15) as usize]);
+                    }
+                }
+                Fmt::Unquoted => out.extend_from_slice(b),
+                _ => quote(out, b),
+            },
+            Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+            Value::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(*u).as_bytes()),
+            // `{:e}` is the shortest text that reads back to the same value.
+            Value::Float(f) => out.extend_from_slice(format!("{f:e}").as_bytes()),
+            Value::Double(d) => out.extend_from_slice(format!("{d:e}").as_bytes()),
+            Value::Date(y, mo, d, h, mi, s, us) => {
+                let mut t = String::with_capacity(28);
+                let _ = write!(t, "'{y:04}-{mo:02}-{d:02}");
+                if let Fmt::DateTime(dec) | Fmt::Time(dec) = self.0 {
+                    let _ = write!(t, " {h:02}:{mi:02}:{s:02}");
+                    fraction(&mut t, *us, dec);
+                } else if self.0 != Fmt::Date && (*h, *mi, *s, *us) != (0, 0, 0, 0) {
+                    let _ = write!(t, " {h:02}:{mi:02}:{s:02}");
+                    fraction(&mut t, *us, 6);
+                }
+                t.push('\'');
+                out.extend_from_slice(t.as_bytes());
+            }
+            Value::Time(neg, days, h, mi, s, us) => {
+                let mut t = String::with_capacity(20);
+                let hours = *days as u64 * 24 + *h as u64;
+                let _ = write!(t, "'{}{hours:02}:{mi:02}:{s:02}", if *neg { "-" } else { "" });
+                let dec = if let Fmt::Time(d) = self.0 { d } else { 6 };
+                fraction(&mut t, *us, dec);
+                t.push('\'');
+                out.extend_from_slice(t.as_bytes());
+            }
+        }
+    }
+}
+
+/// Appends `.ffffff` cut to `dec` digits (nothing when `dec` is 0 and `us` is 0).
+fn fraction(t: &mut String, us: u32, dec: u8) {
+    if dec == 0 {
+        if us != 0 {
+            let _ = write!(t, ".{us:06}");
+        }
+        return;
+    }
+    let s = format!("{us:06}");
+    t.push('.');
+    t.push_str(&s[..dec as usize]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_every_special_byte() {
+        let mut v = Vec::new();
+        quote(&mut v, b"a\0b\nc\rd\\e'f\"g\x1ah");
+        assert_eq!(v, b"'a\\0b\\nc\\rd\\\\e\\'f\\\"g\\Zh'");
+        assert_eq!(ident("we`ird"), "`we``ird`");
+    }
+
+    #[test]
+    fn floats_are_written_in_shortest_round_trip_form() {
+        for f in [0.1f32, 1.0 / 3.0, f32::MAX, f32::MIN_POSITIVE, -2.5e-38] {
+            let s = format!("{f:e}");
+            assert_eq!(s.parse::<f32>().unwrap(), f, "{s}");
+            // The server reads it as a double and rounds to float.
+            assert_eq!(s.parse::<f64>().unwrap() as f32, f, "{s}");
+        }
+        for d in [0.1f64, 1.0 / 3.0, f64::MAX, 5e-324] {
+            assert_eq!(format!("{d:e}").parse::<f64>().unwrap(), d);
+        }
+    }
+}
