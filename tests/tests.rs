@@ -6,6 +6,7 @@ mod config_errors;
 mod crash;
 mod lock;
 mod mount;
+mod mysql;
 mod reindex;
 mod roundtrip;
 mod services;

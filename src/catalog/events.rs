@@ -6,7 +6,7 @@ use crate::model::{Event, COMPLETE, RUNNING};
 use rusqlite::{params, OptionalExtension, Row};
 
 const COLUMNS: &str =
-    "id, host, start_time, end_time, completed, bytes, file, sha256, error, warnings";
+    "id, host, start_time, end_time, completed, bytes, file, sha256, error, warnings, info";
 
 fn row(r: &Row) -> rusqlite::Result<Event> {
     Ok(Event {
@@ -102,7 +102,7 @@ impl Catalog {
             .map_err(|e| Self::plain(&self.path, e))?;
         tx.execute(
             &format!(
-                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             params![
                 event.id,

@@ -9,6 +9,8 @@ use std::io::IsTerminal;
 
 pub fn run(env: Env) -> Result<u8> {
     let config = env.config.expect("backup loads the config");
+    let notify = config.notify.clone();
+    let host = config.host.clone();
     let bar = if std::io::stderr().is_terminal() && !env.quiet {
         let b = ProgressBar::new_spinner();
         b.set_style(
@@ -31,6 +33,11 @@ pub fn run(env: Env) -> Result<u8> {
         progress: &progress,
     });
     bar.finish_and_clear();
+    if let Some(argv) = &notify {
+        if let Some(w) = crate::ops::notify::send(argv, &summary(&host, &env.repo, &report)) {
+            tracing::warn!("{w}");
+        }
+    }
     let report = report?;
     let ev = &report.event;
     let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
@@ -54,4 +61,36 @@ pub fn run(env: Env) -> Result<u8> {
         );
         Ok(exit::WARN)
     }
+}
+
+/// The text a notifier gets: status first, then counts, sizes, duration, errors.
+fn summary(host: &str, repo: &std::path::Path, report: &Result<backup::Report>) -> String {
+    let mut s = String::new();
+    match report {
+        Ok(r) => {
+            let ev = &r.event;
+            let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
+            let status = if r.warnings.is_empty() { "complete" } else { "complete with warnings" };
+            s += &format!("strata backup on {host}: {status}\n");
+            s += &format!("event: {}\narchive: {}\n", ev.id, repo.join(&ev.file).display());
+            s += &format!(
+                "members: {}\nsize: {} ({} stored)\nduration: {}\nwarnings: {}\n",
+                r.members,
+                fmt::size(r.size),
+                fmt::size(ev.bytes),
+                fmt::duration(took),
+                r.warnings.len()
+            );
+            for (k, v) in &ev.info {
+                s += &format!("{k}: {v}\n");
+            }
+            for w in r.warnings.iter().take(20) {
+                s += &format!("warning: {w}\n");
+            }
+        }
+        Err(e) => {
+            s += &format!("strata backup on {host}: FAILED\nrepository: {}\nerror: {e}\n", repo.display());
+        }
+    }
+    s
 }

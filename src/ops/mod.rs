@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod cleanup;
 pub mod lock;
+pub mod notify;
 pub mod read;
 pub mod reindex;
 pub mod restore;

@@ -175,6 +175,56 @@ impl MariaDb {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Feeds `sql` to the `mariadb` client as root (in `db` when given), as a restore would.
+    pub fn load(&self, db: Option<&str>, sql: &[u8]) -> Result<String, String> {
+        use std::io::Write;
+        let mut c = Command::new("mariadb");
+        c.arg("--no-defaults")
+            .arg(format!("--socket={}", self.socket.display()))
+            .args(["-uroot", "-N", "-B"]);
+        if let Some(db) = db {
+            c.arg(db);
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("mariadb client: {e}"))?;
+        let mut stdin = child.stdin.take().unwrap();
+        let data = sql.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let _ = feeder.join();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `CHECKSUM TABLE` and row count of every base table of `db`, sorted by name.
+    pub fn fingerprint(&self, db: &str) -> Vec<(String, String)> {
+        let tables = self
+            .root_sql(&format!(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1"
+            ))
+            .unwrap();
+        tables
+            .lines()
+            .map(|t| {
+                let q = format!(
+                    "CHECKSUM TABLE `{db}`.`{0}` EXTENDED; SELECT COUNT(*) FROM `{db}`.`{0}`",
+                    t.replace('`', "``")
+                );
+                let out = self.root_sql(&q).unwrap();
+                let sum = out.lines().map(|l| l.split('\t').last().unwrap_or("").to_string()).collect::<Vec<_>>().join(" ");
+                (t.to_string(), sum)
+            })
+            .collect()
+    }
+
     /// Kills the server at once (SIGKILL).
     pub fn kill(&self) {
         unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };

@@ -1,0 +1,310 @@
+//! The MySQL/MariaDB source against a real server: every type round-trips into a
+//! second fresh server, the snapshot is consistent, categories and the schema
+//! directory behave, and failures fail the event with a clear message.
+
+use crate::support::mariadb::{self, MariaDb};
+use crate::support::Scratch;
+use std::sync::OnceLock;
+
+static DB_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A fresh database name on the shared server, unique within the run.
+fn fresh_db(prefix: &str) -> String {
+    let n = DB_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{prefix}_{}_{n}", std::process::id())
+}
+
+/// A mysql source over `db` on `server`, with the password in a file.
+fn source(s: &Scratch, server: &MariaDb, dbs: &[&str], extra: &str) -> String {
+    let pw = s.path().join("mysql.pw");
+    std::fs::write(&pw, format!("{}\n", mariadb::PASSWORD)).unwrap();
+    let list: Vec<String> = dbs.iter().map(|d| format!("{d:?}")).collect();
+    format!(
+        "[[source]]\nname = \"db\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\npassword_file = {:?}\ndatabases = [{}]\n{extra}\n",
+        server.port,
+        mariadb::USER,
+        pw.display().to_string(),
+        list.join(", ")
+    )
+}
+
+fn cat(s: &Scratch, id: i64, path: &str) -> Vec<u8> {
+    let out = s.cmd(&["cat", &id.to_string(), path]).output().unwrap();
+    assert!(out.status.success(), "cat {path}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// A second server for restores, started once per run.
+fn second() -> Option<&'static MariaDb> {
+    static S: OnceLock<Result<MariaDb, String>> = OnceLock::new();
+    match S.get_or_init(MariaDb::start) {
+        Ok(s) => Some(s),
+        Err(e) if crate::support::ci() => panic!("CI=true and a second MariaDB cannot start: {e}"),
+        Err(_) => None,
+    }
+}
+
+#[test]
+fn every_type_round_trips_into_a_fresh_server_table_by_table_and_whole() {
+    let Some(db1) = mariadb::shared() else { return };
+    let Some(db2) = second() else { return };
+    let name = fresh_db("fidelity");
+    db1.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")).unwrap();
+    db1.load(Some(&name), include_bytes!("fixtures/corpus.sql")).unwrap();
+    let s = Scratch::new();
+    s.write_config(&source(&s, db1, &[&name], "chunk_rows = 500\ninsert_bytes = 4096\nthreads = 3"));
+    s.cmd(&["backup"]).assert().code(0);
+
+    let members = s.catalog().members(1).unwrap();
+    let tables: Vec<&str> = members
+        .iter()
+        .filter(|m| m.kind == strata::model::MemberKind::Table)
+        .map(|m| m.path.as_str())
+        .collect();
+    assert!(tables.contains(&format!("db/{name}/tablé ☃.sql").as_str()), "{tables:?}");
+    assert!(!tables.iter().any(|t| t.ends_with("/a_on_b.sql")), "views are objects, not tables");
+    let ev = &s.events()[0];
+    assert!(ev.info.contains_key("db.gtid") || ev.info.contains_key("db.binlog_file"), "{:?}", ev.info);
+
+    // The big table was dumped in ranges and joined: one INSERT row per line.
+    let big = String::from_utf8(cat(&s, 1, &format!("db/{name}/big.sql"))).unwrap();
+    assert_eq!(big.lines().filter(|l| l.starts_with('(')).count(), 3000);
+    assert_eq!(big.matches("CREATE TABLE").count(), 1);
+    assert!(big.trim_end().ends_with("*/;"));
+
+    // Whole database: .database.sql + every table + .objects.sql.
+    let mut whole = cat(&s, 1, &format!("db/{name}/.database.sql"));
+    for t in &tables {
+        whole.extend(cat(&s, 1, t));
+    }
+    whole.extend(cat(&s, 1, &format!("db/{name}/.objects.sql")));
+    db2.load(None, &whole).unwrap();
+    let want = db1.fingerprint(&name);
+    assert_eq!(db2.fingerprint(&name), want);
+    assert!(want.len() >= 14, "{want:?}");
+
+    // Each table restores alone into an existing database.
+    let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ";
+    assert_eq!(db2.root_sql(&format!("{routines}'{name}'")).unwrap().trim(), "2");
+    assert_eq!(db2.root_sql(&format!("SELECT tripled FROM `{name}`.a_on_b ORDER BY id LIMIT 1")).unwrap().trim(), "30");
+    assert_eq!(db2.root_sql(&format!("SELECT `{name}`.twice(21)")).unwrap().trim(), "42");
+    let trig = db2.root_sql(&format!("SELECT ACTION_STATEMENT, SQL_MODE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='{name}'")).unwrap();
+    assert!(trig.contains("STRICT_TRANS_TABLES"), "trigger lost its sql_mode: {trig}");
+    for t in &tables {
+        let table = t.rsplit('/').next().unwrap().trim_end_matches(".sql");
+        db2.root_sql(&format!("SET foreign_key_checks = 0; DROP TABLE `{name}`.`{}`", table.replace('`', "``"))).unwrap();
+        db2.load(Some(&name), &cat(&s, 1, t)).unwrap();
+    }
+    assert_eq!(db2.fingerprint(&name), want);
+    // The sequence continues where it was.
+    assert_eq!(
+        db2.root_sql(&format!("SELECT NEXTVAL(`{name}`.seq1)")).unwrap().trim(),
+        db1.root_sql(&format!("SELECT NEXTVAL(`{name}`.seq1)")).unwrap().trim()
+    );
+    // Spot checks of the values peers got wrong.
+    let q = format!("SELECT HEX(f), HEX(d) FROM `{name}`.nums ORDER BY id");
+    assert_eq!(db2.root_sql(&q).unwrap(), db1.root_sql(&q).unwrap());
+    let q = format!("SELECT u, i6, HEX(lb), j FROM `{name}`.strs ORDER BY id");
+    assert_eq!(db2.root_sql(&q).unwrap(), db1.root_sql(&q).unwrap());
+    db2.root_sql(&format!("DROP DATABASE `{name}`")).unwrap();
+}
+
+#[test]
+fn the_snapshot_is_consistent_across_tables_and_connections() {
+    let Some(db) = mariadb::shared() else { return };
+    let name = fresh_db("consistency");
+    db.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.a (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
+         CREATE TABLE `{name}`.b (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
+         CREATE TABLE `{name}`.filler (id INT PRIMARY KEY, t TEXT);
+         INSERT INTO `{name}`.filler SELECT seq, REPEAT('f', 200) FROM `{name}`.seq_1_to_20000;"
+    ))
+    .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let socket = db.socket.clone();
+        let name = name.clone();
+        std::thread::spawn(move || {
+            let mut batches = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && batches < 400 {
+                let mut sql = String::new();
+                for _ in 0..50 {
+                    sql += &format!("BEGIN; INSERT INTO `{name}`.a (v) VALUES (1); INSERT INTO `{name}`.b (v) VALUES (1); COMMIT;\n");
+                }
+                let ok = std::process::Command::new("mariadb")
+                    .arg("--no-defaults")
+                    .arg(format!("--socket={}", socket.display()))
+                    .args(["-uroot", "-e", &sql])
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+                batches += 1;
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let s = Scratch::new();
+    s.write_config(&source(&s, db, &[&name], "threads = 3"));
+    for run in 1..=3 {
+        s.cmd(&["backup"]).assert().code(0);
+        let rows = |t: &str| {
+            String::from_utf8(cat(&s, run, &format!("db/{name}/{t}.sql")))
+                .unwrap()
+                .lines()
+                .filter(|l| l.starts_with('('))
+                .count()
+        };
+        let (a, b) = (rows("a"), rows("b"));
+        assert_eq!(a, b, "run {run}: a has {a} rows, b has {b}: not one snapshot");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+}
+
+#[test]
+fn categories_and_the_schema_directory_behave() {
+    let Some(db) = mariadb::shared() else { return };
+    let name = fresh_db("categories");
+    db.root_sql(&format!(
+        "CREATE DATABASE `{name}`;
+         CREATE TABLE `{name}`.users (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(50));
+         INSERT INTO `{name}`.users (email) VALUES ('a@example.org'), ('b@example.org');
+         CREATE TABLE `{name}`.cache_pages (k VARCHAR(20) PRIMARY KEY, v TEXT);
+         INSERT INTO `{name}`.cache_pages VALUES ('home', 'cached html');
+         CREATE TABLE `{name}`.tmp_import (id INT);
+         INSERT INTO `{name}`.tmp_import VALUES (1);
+         CREATE TABLE `{name}`.countries (code CHAR(2) PRIMARY KEY, name VARCHAR(50));
+         INSERT INTO `{name}`.countries VALUES ('FR', 'France'), ('DE', 'Germany');"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    let schema = s.path().join("schema");
+    let extra = format!(
+        "ignore = [\"*.tmp_*\"]\nephemeral = [\"*.cache_*\"]\nglobal = [\"*.countries\"]\nschema_dir = {:?}",
+        schema.display().to_string()
+    );
+    s.write_config(&source(&s, db, &[&name], &extra));
+    s.cmd(&["backup"]).assert().code(0);
+    let cat_catalog = s.catalog();
+    assert!(cat_catalog.member(1, &format!("db/{name}/tmp_import.sql")).unwrap().is_none(), "ignored table dumped");
+    let cache = String::from_utf8(cat(&s, 1, &format!("db/{name}/cache_pages.sql"))).unwrap();
+    assert!(cache.contains("CREATE TABLE") && !cache.contains("INSERT"), "{cache}");
+    let users = String::from_utf8(cat(&s, 1, &format!("db/{name}/users.sql"))).unwrap();
+    assert!(users.contains("'b@example.org'"));
+
+    let dir = schema.join("testhost").join(&name);
+    let read = |t: &str| std::fs::read_to_string(dir.join(format!("{t}.sql"))).unwrap();
+    let first: Vec<String> = ["users", "cache_pages", "countries"].iter().map(|t| read(t)).collect();
+    assert!(!first[0].contains("INSERT") && !first[0].contains("example.org"), "user data in schema_dir");
+    assert!(!first[0].contains("AUTO_INCREMENT="), "{}", first[0]);
+    assert!(first[2].contains("('DE','Germany'),\n('FR','France');"), "{}", first[2]);
+    assert!(!dir.join("tmp_import.sql").exists());
+
+    // New user rows (and a bumped AUTO_INCREMENT) change nothing in the schema files.
+    db.root_sql(&format!("INSERT INTO `{name}`.users (email) VALUES ('c@example.org')")).unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+    let second: Vec<String> = ["users", "cache_pages", "countries"].iter().map(|t| read(t)).collect();
+    assert_eq!(first, second);
+    // A schema change shows up, and a dropped table's file goes.
+    db.root_sql(&format!("ALTER TABLE `{name}`.users ADD COLUMN age INT; DROP TABLE `{name}`.cache_pages")).unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+    assert!(read("users").contains("`age` int"));
+    assert!(!dir.join("cache_pages.sql").exists());
+}
+
+#[test]
+fn a_wrong_password_fails_the_event_naming_host_and_port_without_the_secret() {
+    let Some(db) = mariadb::shared() else { return };
+    let s = Scratch::new();
+    s.write_config(&source(&s, db, &["nothing"], ""));
+    std::fs::write(s.path().join("mysql.pw"), "wrong-secret-value\n").unwrap();
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{}", db.port)), "{err}");
+    assert!(err.contains("Access denied"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let ev = &s.events()[0];
+    assert_eq!(ev.status(), "failed");
+    for ext in ["err", "meta"] {
+        let text = std::fs::read_to_string(s.repo().join(&ev.file).with_extension(ext)).unwrap();
+        assert!(!text.contains("wrong-secret-value"), "secret in .{ext}");
+    }
+    assert!(!err.contains("wrong-secret-value"));
+}
+
+#[test]
+fn an_unreachable_server_names_host_and_port() {
+    let s = Scratch::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    s.write_config(&format!(
+        "[[source]]\nname = \"db\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"x\"\n"
+    ));
+    let out = s.cmd(&["backup"]).env("MYSQL_PWD", "pw").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot connect to MySQL at 127.0.0.1:{port}")), "{err}");
+    assert!(s.events().iter().all(|e| !e.is_complete()));
+}
+
+#[test]
+fn a_server_killed_mid_dump_fails_the_event() {
+    let server = match MariaDb::start() {
+        Ok(s) => s,
+        Err(e) if crate::support::ci() => panic!("CI=true and MariaDB cannot start: {e}"),
+        Err(_) => return,
+    };
+    server
+        .root_sql(
+            "CREATE DATABASE victim; CREATE TABLE victim.t (id INT PRIMARY KEY, p TEXT);
+             INSERT INTO victim.t SELECT seq, REPEAT(MD5(seq), 20) FROM victim.seq_1_to_300000;",
+        )
+        .unwrap();
+    let s = Scratch::new();
+    s.write_config(&source(&s, &server, &["victim"], "threads = 1"));
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .arg("--config")
+        .arg(s.config())
+        .arg("backup")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !s.repo().join(".spool-1").exists() {
+        assert!(std::time::Instant::now() < deadline, "the dump never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    server.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{}", server.port)), "{err}");
+    let ev = &s.events()[0];
+    assert_eq!(ev.status(), "failed");
+    assert!(!s.repo().join(&ev.file).exists());
+    assert!(!s.repo().join(".spool-1").exists(), "spool left behind");
+}
+
+#[test]
+fn notify_command_gets_a_summary_on_stdin() {
+    let s = Scratch::new();
+    let out = s.path().join("notified.txt");
+    s.write_config(&format!(
+        "notify_command = [\"sh\", \"-c\", \"cat > {}\"]\n{}",
+        out.display(),
+        crate::support::shell_source("c", "echo hi", "o")
+    ));
+    s.cmd(&["backup"]).assert().code(0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("strata backup on testhost: complete\n"), "{text}");
+    assert!(text.contains("members: 1"), "{text}");
+    s.write_config(&format!(
+        "notify_command = \"cat > {}\"\n{}",
+        out.display(),
+        crate::support::shell_source("c", "exit 4", "o")
+    ));
+    s.cmd(&["backup"]).assert().code(2);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("FAILED") && text.contains("exit status: 4"), "{text}");
+}
