@@ -449,10 +449,21 @@ fn globs(cx: &Ctx, at: usize, key: &str, list: Option<Vec<String>>) -> Result<gl
     b.build().map_err(|e| cx.err(at, key, e.to_string()))
 }
 
-fn mysql(cx: &Ctx, at: usize, name: String, s: RawSource, host: &str, base: &Path) -> Result<Box<dyn Source>> {
+fn mysql(
+    cx: &Ctx,
+    at: usize,
+    name: String,
+    s: RawSource,
+    host: &str,
+    base: &Path,
+) -> Result<Box<dyn Source>> {
     use crate::source::mysql::{connect, MysqlSource};
     if s.socket.is_some() && (s.host.is_some() || s.port.is_some()) {
-        return Err(cx.err(at, "socket", "give either `socket` or `host`/`port`, not both"));
+        return Err(cx.err(
+            at,
+            "socket",
+            "give either `socket` or `host`/`port`, not both",
+        ));
     }
     let tls = if s.tls.unwrap_or(false) || s.tls_ca.is_some() || s.tls_cert.is_some() {
         if s.tls_cert.is_some() != s.tls_key.is_some() {
@@ -471,13 +482,21 @@ fn mysql(cx: &Ctx, at: usize, name: String, s: RawSource, host: &str, base: &Pat
         Some(list) if !list.is_empty() => Some(globs(cx, at, "databases", Some(list))?),
         _ => None,
     };
-    let threads = s.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let threads = s.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     if threads == 0 {
         return Err(cx.err(at, "threads", "must be at least 1"));
     }
     let insert_bytes = s.insert_bytes.map(|x| x.0).unwrap_or(1 << 20);
     if !(1024..=(64 << 20)).contains(&insert_bytes) {
-        return Err(cx.err(at, "insert_bytes", "must be within 1KiB..=64MiB (max_allowed_packet)"));
+        return Err(cx.err(
+            at,
+            "insert_bytes",
+            "must be within 1KiB..=64MiB (max_allowed_packet)",
+        ));
     }
     Ok(Box::new(MysqlSource {
         connect: connect::Connect {

@@ -30,7 +30,11 @@ fn source(s: &Scratch, server: &MariaDb, dbs: &[&str], extra: &str) -> String {
 
 fn cat(s: &Scratch, id: i64, path: &str) -> Vec<u8> {
     let out = s.cmd(&["cat", &id.to_string(), path]).output().unwrap();
-    assert!(out.status.success(), "cat {path}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cat {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -49,10 +53,19 @@ fn every_type_round_trips_into_a_fresh_server_table_by_table_and_whole() {
     let Some(db1) = mariadb::shared() else { return };
     let Some(db2) = second() else { return };
     let name = fresh_db("fidelity");
-    db1.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")).unwrap();
-    db1.load(Some(&name), include_bytes!("fixtures/corpus.sql")).unwrap();
+    db1.root_sql(&format!(
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    ))
+    .unwrap();
+    db1.load(Some(&name), include_bytes!("fixtures/corpus.sql"))
+        .unwrap();
     let s = Scratch::new();
-    s.write_config(&source(&s, db1, &[&name], "chunk_rows = 500\ninsert_bytes = 4096\nthreads = 3"));
+    s.write_config(&source(
+        &s,
+        db1,
+        &[&name],
+        "chunk_rows = 500\ninsert_bytes = 4096\nthreads = 3",
+    ));
     s.cmd(&["backup"]).assert().code(0);
 
     let members = s.catalog().members(1).unwrap();
@@ -61,10 +74,20 @@ fn every_type_round_trips_into_a_fresh_server_table_by_table_and_whole() {
         .filter(|m| m.kind == strata::model::MemberKind::Table)
         .map(|m| m.path.as_str())
         .collect();
-    assert!(tables.contains(&format!("db/{name}/tablé ☃.sql").as_str()), "{tables:?}");
-    assert!(!tables.iter().any(|t| t.ends_with("/a_on_b.sql")), "views are objects, not tables");
+    assert!(
+        tables.contains(&format!("db/{name}/tablé ☃.sql").as_str()),
+        "{tables:?}"
+    );
+    assert!(
+        !tables.iter().any(|t| t.ends_with("/a_on_b.sql")),
+        "views are objects, not tables"
+    );
     let ev = &s.events()[0];
-    assert!(ev.info.contains_key("db.gtid") || ev.info.contains_key("db.binlog_file"), "{:?}", ev.info);
+    assert!(
+        ev.info.contains_key("db.gtid") || ev.info.contains_key("db.binlog_file"),
+        "{:?}",
+        ev.info
+    );
 
     // The big table was dumped in ranges and joined: one INSERT row per line.
     let big = String::from_utf8(cat(&s, 1, &format!("db/{name}/big.sql"))).unwrap();
@@ -85,27 +108,57 @@ fn every_type_round_trips_into_a_fresh_server_table_by_table_and_whole() {
 
     // Each table restores alone into an existing database.
     let routines = "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ";
-    assert_eq!(db2.root_sql(&format!("{routines}'{name}'")).unwrap().trim(), "2");
-    assert_eq!(db2.root_sql(&format!("SELECT tripled FROM `{name}`.a_on_b ORDER BY id LIMIT 1")).unwrap().trim(), "30");
-    assert_eq!(db2.root_sql(&format!("SELECT `{name}`.twice(21)")).unwrap().trim(), "42");
+    assert_eq!(
+        db2.root_sql(&format!("{routines}'{name}'")).unwrap().trim(),
+        "2"
+    );
+    assert_eq!(
+        db2.root_sql(&format!(
+            "SELECT tripled FROM `{name}`.a_on_b ORDER BY id LIMIT 1"
+        ))
+        .unwrap()
+        .trim(),
+        "30"
+    );
+    assert_eq!(
+        db2.root_sql(&format!("SELECT `{name}`.twice(21)"))
+            .unwrap()
+            .trim(),
+        "42"
+    );
     let trig = db2.root_sql(&format!("SELECT ACTION_STATEMENT, SQL_MODE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='{name}'")).unwrap();
-    assert!(trig.contains("STRICT_TRANS_TABLES"), "trigger lost its sql_mode: {trig}");
+    assert!(
+        trig.contains("STRICT_TRANS_TABLES"),
+        "trigger lost its sql_mode: {trig}"
+    );
     for t in &tables {
         let table = t.rsplit('/').next().unwrap().trim_end_matches(".sql");
-        db2.root_sql(&format!("SET foreign_key_checks = 0; DROP TABLE `{name}`.`{}`", table.replace('`', "``"))).unwrap();
+        db2.root_sql(&format!(
+            "SET foreign_key_checks = 0; DROP TABLE `{name}`.`{}`",
+            table.replace('`', "``")
+        ))
+        .unwrap();
         db2.load(Some(&name), &cat(&s, 1, t)).unwrap();
     }
     assert_eq!(db2.fingerprint(&name), want);
     // The sequence continues where it was.
     assert_eq!(
-        db2.root_sql(&format!("SELECT NEXTVAL(`{name}`.seq1)")).unwrap().trim(),
-        db1.root_sql(&format!("SELECT NEXTVAL(`{name}`.seq1)")).unwrap().trim()
+        db2.root_sql(&format!("SELECT NEXTVAL(`{name}`.seq1)"))
+            .unwrap()
+            .trim(),
+        db1.root_sql(&format!("SELECT NEXTVAL(`{name}`.seq1)"))
+            .unwrap()
+            .trim()
     );
     // Spot checks of the values peers got wrong.
     let q = format!("SELECT HEX(f), HEX(d) FROM `{name}`.nums ORDER BY id");
     assert_eq!(db2.root_sql(&q).unwrap(), db1.root_sql(&q).unwrap());
     let q = format!("SELECT u, i6, HEX(lb), j FROM `{name}`.strs ORDER BY id");
     assert_eq!(db2.root_sql(&q).unwrap(), db1.root_sql(&q).unwrap());
+    let emoji = db2
+        .root_sql(&format!("SELECT t FROM `{name}`.strs WHERE id = 3"))
+        .unwrap();
+    assert_eq!(emoji.trim(), "emoji 😀 four bytes 𝄞");
     db2.root_sql(&format!("DROP DATABASE `{name}`")).unwrap();
 }
 
@@ -156,7 +209,10 @@ fn the_snapshot_is_consistent_across_tables_and_connections() {
                 .count()
         };
         let (a, b) = (rows("a"), rows("b"));
-        assert_eq!(a, b, "run {run}: a has {a} rows, b has {b}: not one snapshot");
+        assert_eq!(
+            a, b,
+            "run {run}: a has {a} rows, b has {b}: not one snapshot"
+        );
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     writer.join().unwrap();
@@ -187,27 +243,55 @@ fn categories_and_the_schema_directory_behave() {
     s.write_config(&source(&s, db, &[&name], &extra));
     s.cmd(&["backup"]).assert().code(0);
     let cat_catalog = s.catalog();
-    assert!(cat_catalog.member(1, &format!("db/{name}/tmp_import.sql")).unwrap().is_none(), "ignored table dumped");
+    assert!(
+        cat_catalog
+            .member(1, &format!("db/{name}/tmp_import.sql"))
+            .unwrap()
+            .is_none(),
+        "ignored table dumped"
+    );
     let cache = String::from_utf8(cat(&s, 1, &format!("db/{name}/cache_pages.sql"))).unwrap();
-    assert!(cache.contains("CREATE TABLE") && !cache.contains("INSERT"), "{cache}");
+    assert!(
+        cache.contains("CREATE TABLE") && !cache.contains("INSERT"),
+        "{cache}"
+    );
     let users = String::from_utf8(cat(&s, 1, &format!("db/{name}/users.sql"))).unwrap();
     assert!(users.contains("'b@example.org'"));
 
     let dir = schema.join("testhost").join(&name);
     let read = |t: &str| std::fs::read_to_string(dir.join(format!("{t}.sql"))).unwrap();
-    let first: Vec<String> = ["users", "cache_pages", "countries"].iter().map(|t| read(t)).collect();
-    assert!(!first[0].contains("INSERT") && !first[0].contains("example.org"), "user data in schema_dir");
+    let first: Vec<String> = ["users", "cache_pages", "countries"]
+        .iter()
+        .map(|t| read(t))
+        .collect();
+    assert!(
+        !first[0].contains("INSERT") && !first[0].contains("example.org"),
+        "user data in schema_dir"
+    );
     assert!(!first[0].contains("AUTO_INCREMENT="), "{}", first[0]);
-    assert!(first[2].contains("('DE','Germany'),\n('FR','France');"), "{}", first[2]);
+    assert!(
+        first[2].contains("('DE','Germany'),\n('FR','France');"),
+        "{}",
+        first[2]
+    );
     assert!(!dir.join("tmp_import.sql").exists());
 
     // New user rows (and a bumped AUTO_INCREMENT) change nothing in the schema files.
-    db.root_sql(&format!("INSERT INTO `{name}`.users (email) VALUES ('c@example.org')")).unwrap();
+    db.root_sql(&format!(
+        "INSERT INTO `{name}`.users (email) VALUES ('c@example.org')"
+    ))
+    .unwrap();
     s.cmd(&["backup"]).assert().code(0);
-    let second: Vec<String> = ["users", "cache_pages", "countries"].iter().map(|t| read(t)).collect();
+    let second: Vec<String> = ["users", "cache_pages", "countries"]
+        .iter()
+        .map(|t| read(t))
+        .collect();
     assert_eq!(first, second);
     // A schema change shows up, and a dropped table's file goes.
-    db.root_sql(&format!("ALTER TABLE `{name}`.users ADD COLUMN age INT; DROP TABLE `{name}`.cache_pages")).unwrap();
+    db.root_sql(&format!(
+        "ALTER TABLE `{name}`.users ADD COLUMN age INT; DROP TABLE `{name}`.cache_pages"
+    ))
+    .unwrap();
     s.cmd(&["backup"]).assert().code(0);
     assert!(read("users").contains("`age` int"));
     assert!(!dir.join("cache_pages.sql").exists());
@@ -237,14 +321,21 @@ fn a_wrong_password_fails_the_event_naming_host_and_port_without_the_secret() {
 #[test]
 fn an_unreachable_server_names_host_and_port() {
     let s = Scratch::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     s.write_config(&format!(
         "[[source]]\nname = \"db\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"x\"\n"
     ));
     let out = s.cmd(&["backup"]).env("MYSQL_PWD", "pw").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("cannot connect to MySQL at 127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.contains(&format!("cannot connect to MySQL at 127.0.0.1:{port}")),
+        "{err}"
+    );
     assert!(s.events().iter().all(|e| !e.is_complete()));
 }
 
@@ -272,7 +363,10 @@ fn a_server_killed_mid_dump_fails_the_event() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !s.repo().join(".spool-1").exists() {
-        assert!(std::time::Instant::now() < deadline, "the dump never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dump never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     server.kill();
@@ -297,7 +391,10 @@ fn notify_command_gets_a_summary_on_stdin() {
     ));
     s.cmd(&["backup"]).assert().code(0);
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.starts_with("strata backup on testhost: complete\n"), "{text}");
+    assert!(
+        text.starts_with("strata backup on testhost: complete\n"),
+        "{text}"
+    );
     assert!(text.contains("members: 1"), "{text}");
     s.write_config(&format!(
         "notify_command = \"cat > {}\"\n{}",
@@ -306,5 +403,40 @@ fn notify_command_gets_a_summary_on_stdin() {
     ));
     s.cmd(&["backup"]).assert().code(2);
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.contains("FAILED") && text.contains("exit status: 4"), "{text}");
+    assert!(
+        text.contains("FAILED") && text.contains("exit status: 4"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_password_comes_from_my_cnf_or_mysql_pwd_when_no_file_is_given() {
+    let Some(db) = mariadb::shared() else { return };
+    let name = fresh_db("mycnf");
+    db.root_sql(&format!("CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (id INT PRIMARY KEY); INSERT INTO `{name}`.t VALUES (7)")).unwrap();
+    let s = Scratch::new();
+    let cfg = source(&s, db, &[&name], "").replace("password_file", "# password_file");
+    s.write_config(&cfg);
+    let home = s.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".my.cnf"),
+        format!(
+            "[mysqldump]\npassword=nope\n[client]\npassword = \"{}\"\n",
+            mariadb::PASSWORD
+        ),
+    )
+    .unwrap();
+    s.cmd(&["backup"])
+        .env("HOME", &home)
+        .env_remove("MYSQL_PWD")
+        .assert()
+        .code(0);
+    s.cmd(&["backup"])
+        .env("HOME", s.path())
+        .env("MYSQL_PWD", mariadb::PASSWORD)
+        .assert()
+        .code(0);
+    let out = String::from_utf8(cat(&s, 2, &format!("db/{name}/t.sql"))).unwrap();
+    assert!(out.contains("(7);"), "{out}");
 }

@@ -22,4 +22,3 @@ pub fn member_frame(
     let raw = raw.map_err(|e| bad(format!("cannot read: {e}")))?;
     decode_frame(&raw, f.size as usize).map_err(bad)
 }
-

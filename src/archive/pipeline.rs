@@ -296,7 +296,8 @@ fn append_spooled(writer: &mut ArchiveWriter, m: Member, parts: &[SpooledPart]) 
     let mut total = 0u64;
     let mut frames = 0usize;
     for p in parts {
-        let mut f = std::fs::File::open(&p.path).ctx(|| format!("cannot open spool {}", p.path.display()))?;
+        let mut f = std::fs::File::open(&p.path)
+            .ctx(|| format!("cannot open spool {}", p.path.display()))?;
         let mut buf = Vec::new();
         for &(c, d) in &p.framed.frames {
             buf.resize(c as usize, 0);
@@ -322,7 +323,10 @@ fn append_spooled(writer: &mut ArchiveWriter, m: Member, parts: &[SpooledPart]) 
     }
     let (s, b) = match parts {
         [one] => (one.framed.sha256.clone(), one.framed.blake3.clone()),
-        _ => (hex::encode(sha.finalize()), b3.finalize().to_hex().to_string()),
+        _ => (
+            hex::encode(sha.finalize()),
+            b3.finalize().to_hex().to_string(),
+        ),
     };
     writer.end(s, b)?;
     Ok(total)

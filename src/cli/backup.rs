@@ -70,9 +70,17 @@ fn summary(host: &str, repo: &std::path::Path, report: &Result<backup::Report>) 
         Ok(r) => {
             let ev = &r.event;
             let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
-            let status = if r.warnings.is_empty() { "complete" } else { "complete with warnings" };
+            let status = if r.warnings.is_empty() {
+                "complete"
+            } else {
+                "complete with warnings"
+            };
             s += &format!("strata backup on {host}: {status}\n");
-            s += &format!("event: {}\narchive: {}\n", ev.id, repo.join(&ev.file).display());
+            s += &format!(
+                "event: {}\narchive: {}\n",
+                ev.id,
+                repo.join(&ev.file).display()
+            );
             s += &format!(
                 "members: {}\nsize: {} ({} stored)\nduration: {}\nwarnings: {}\n",
                 r.members,
@@ -89,7 +97,10 @@ fn summary(host: &str, repo: &std::path::Path, report: &Result<backup::Report>) 
             }
         }
         Err(e) => {
-            s += &format!("strata backup on {host}: FAILED\nrepository: {}\nerror: {e}\n", repo.display());
+            s += &format!(
+                "strata backup on {host}: FAILED\nrepository: {}\nerror: {e}\n",
+                repo.display()
+            );
         }
     }
     s

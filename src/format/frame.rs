@@ -32,7 +32,10 @@ pub fn decode_frame(compressed: &[u8], expected: usize) -> Result<Vec<u8>, Strin
         .decompress(compressed, expected.max(1))
         .map_err(|e| format!("zstd: {e}"))?;
     if out.len() != expected {
-        return Err(format!("frame holds {} bytes, the index says {expected}", out.len()));
+        return Err(format!(
+            "frame holds {} bytes, the index says {expected}",
+            out.len()
+        ));
     }
     Ok(out)
 }
@@ -154,7 +157,10 @@ mod tests {
             w.write_all(chunk).unwrap();
         }
         let (out, f) = w.finish().unwrap();
-        assert_eq!(f.frames.iter().map(|x| x.1).collect::<Vec<_>>(), vec![4096, 4096, 1808]);
+        assert_eq!(
+            f.frames.iter().map(|x| x.1).collect::<Vec<_>>(),
+            vec![4096, 4096, 1808]
+        );
         assert_eq!(f.size, 10_000);
         assert_eq!(f.sha256, hex::encode(sha2::Sha256::digest(&data)));
         let mut at = 0;

@@ -165,7 +165,14 @@ impl MariaDb {
         let out = Command::new("mariadb")
             .arg("--no-defaults")
             .arg(format!("--socket={}", self.socket.display()))
-            .args(["-uroot", "-N", "-B", "-e", sql])
+            .args([
+                "-uroot",
+                "--default-character-set=utf8mb4",
+                "-N",
+                "-B",
+                "-e",
+                sql,
+            ])
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("mariadb client: {e}"))?;
@@ -181,7 +188,7 @@ impl MariaDb {
         let mut c = Command::new("mariadb");
         c.arg("--no-defaults")
             .arg(format!("--socket={}", self.socket.display()))
-            .args(["-uroot", "-N", "-B"]);
+            .args(["-uroot", "--default-character-set=utf8mb4", "-N", "-B"]);
         if let Some(db) = db {
             c.arg(db);
         }
@@ -219,7 +226,11 @@ impl MariaDb {
                     t.replace('`', "``")
                 );
                 let out = self.root_sql(&q).unwrap();
-                let sum = out.lines().map(|l| l.split('\t').last().unwrap_or("").to_string()).collect::<Vec<_>>().join(" ");
+                let sum = out
+                    .lines()
+                    .map(|l| l.split('\t').last().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 (t.to_string(), sum)
             })
             .collect()

@@ -29,7 +29,9 @@ pub struct Connect {
 
 /// `key = value` pairs of the `[client]` section of `~/.my.cnf`.
 fn my_cnf() -> Vec<(String, String)> {
-    let Some(home) = std::env::var_os("HOME") else { return Vec::new() };
+    let Some(home) = std::env::var_os("HOME") else {
+        return Vec::new();
+    };
     let Ok(text) = std::fs::read_to_string(PathBuf::from(home).join(".my.cnf")) else {
         return Vec::new();
     };
@@ -72,13 +74,20 @@ impl Connect {
         if let Ok(p) = std::env::var("MYSQL_PWD") {
             return Ok(Some(p));
         }
-        Ok(cnf.iter().find(|(k, _)| k == "password").map(|(_, v)| v.clone()))
+        Ok(cnf
+            .iter()
+            .find(|(k, _)| k == "password")
+            .map(|(_, v)| v.clone()))
     }
 
     fn opts(&self) -> Result<OptsBuilder> {
         let cnf = my_cnf();
         let get = |k: &str| cnf.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let user = self.user.clone().or_else(|| get("user")).unwrap_or_else(|| "root".into());
+        let user = self
+            .user
+            .clone()
+            .or_else(|| get("user"))
+            .unwrap_or_else(|| "root".into());
         let mut b = OptsBuilder::new()
             .user(Some(user))
             .pass(self.password(&cnf)?)
@@ -88,7 +97,9 @@ impl Connect {
             Some(s) => b = b.socket(Some(s.display().to_string())),
             None => {
                 b = b
-                    .ip_or_hostname(Some(self.host.clone().unwrap_or_else(|| "localhost".into())))
+                    .ip_or_hostname(Some(
+                        self.host.clone().unwrap_or_else(|| "localhost".into()),
+                    ))
                     .tcp_port(self.port.unwrap_or(3306))
             }
         }
@@ -98,7 +109,8 @@ impl Connect {
                 ssl = ssl.with_root_cert_path(Some(ca.clone()));
             }
             if let (Some(c), Some(k)) = (&t.cert, &t.key) {
-                ssl = ssl.with_client_identity(Some(mysql::ClientIdentity::new(c.clone(), k.clone())));
+                ssl = ssl
+                    .with_client_identity(Some(mysql::ClientIdentity::new(c.clone(), k.clone())));
             }
             b = b.ssl_opts(ssl);
         }
@@ -109,7 +121,11 @@ impl Connect {
     pub fn connect(&self) -> Result<Conn> {
         let opts = self.opts()?;
         let mut conn = Conn::new(opts).map_err(|e| {
-            Error::Other(format!("cannot connect to MySQL at {}: {}", self.target(), one_line(&e)))
+            Error::Other(format!(
+                "cannot connect to MySQL at {}: {}",
+                self.target(),
+                one_line(&e)
+            ))
         })?;
         for q in [
             "SET NAMES utf8mb4",

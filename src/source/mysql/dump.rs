@@ -67,20 +67,31 @@ pub fn run(conn: &mut Conn, c: &Connect, job: &Job, spool: &Spool) -> Result<Spo
     std::fs::create_dir_all(&spool.dir).ctx(|| format!("cannot create {}", spool.dir.display()))?;
     let path = spool.dir.join(format!("{:06}.part", job.seq));
     let file = std::fs::File::create(&path).ctx(|| format!("cannot create {}", path.display()))?;
-    let mut w = FramedWriter::new(BufWriter::with_capacity(1 << 20, file), spool.level, spool.frame_size)
-        .map_err(|e| Error::Other(format!("zstd: {e}")))?;
+    let mut w = FramedWriter::new(
+        BufWriter::with_capacity(1 << 20, file),
+        spool.level,
+        spool.frame_size,
+    )
+    .map_err(|e| Error::Other(format!("zstd: {e}")))?;
     let io = |e: std::io::Error| Error::io(format!("cannot write spool {}", path.display()), e);
     let t = ident(&job.table.name);
     if job.first {
         let create = schema::create_table(conn, c, &job.db, &job.table)?;
         w.write_all(HEADER.as_bytes()).map_err(io)?;
-        let drop = if job.table.kind == TableType::Sequence { "SEQUENCE" } else { "TABLE" };
+        let drop = if job.table.kind == TableType::Sequence {
+            "SEQUENCE"
+        } else {
+            "TABLE"
+        };
         write!(w, "DROP {drop} IF EXISTS {t};\n{create};\n").map_err(io)?;
     }
     if !job.no_data {
         if job.table.kind == TableType::Sequence {
             let next: Option<i128> = conn
-                .query_first(format!("SELECT next_not_cached_value FROM {}.{t}", ident(&job.db)))
+                .query_first(format!(
+                    "SELECT next_not_cached_value FROM {}.{t}",
+                    ident(&job.db)
+                ))
                 .map_err(|e| c.err(&e))?;
             if let Some(n) = next {
                 writeln!(w, "DO SETVAL({t}, {n}, 0);").map_err(io)?;
@@ -110,7 +121,11 @@ fn rows(conn: &mut Conn, c: &Connect, job: &Job, w: &mut impl Write) -> Result<(
     }
     let list: Vec<String> = cols.iter().map(|n| ident(n)).collect();
     let list = list.join(",");
-    let mut sql = format!("SELECT {list} FROM {}.{}", ident(&job.db), ident(&job.table.name));
+    let mut sql = format!(
+        "SELECT {list} FROM {}.{}",
+        ident(&job.db),
+        ident(&job.table.name)
+    );
     if let Some(r) = &job.range {
         let k = ident(&r.column);
         match (r.lo, r.hi) {
@@ -122,7 +137,12 @@ fn rows(conn: &mut Conn, c: &Connect, job: &Job, w: &mut impl Write) -> Result<(
     }
     let insert = format!("INSERT INTO {} ({list}) VALUES\n", ident(&job.table.name));
     let mut result = conn.exec_iter(sql, ()).map_err(|e| c.err(&e))?;
-    let formats: Vec<ColumnFormat> = result.columns().as_ref().iter().map(ColumnFormat::of).collect();
+    let formats: Vec<ColumnFormat> = result
+        .columns()
+        .as_ref()
+        .iter()
+        .map(ColumnFormat::of)
+        .collect();
     let mut line = Vec::with_capacity(4096);
     let mut in_stmt = 0usize;
     let wr = |e: std::io::Error| Error::io("spool", e);

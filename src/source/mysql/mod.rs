@@ -109,7 +109,12 @@ impl MysqlSource {
     }
 
     fn member(&self, db: &str, file: &str, kind: MemberKind) -> Member {
-        Member::new(&self.name, format!("{}/{db}/{file}", self.name), kind, meta())
+        Member::new(
+            &self.name,
+            format!("{}/{db}/{file}", self.name),
+            kind,
+            meta(),
+        )
     }
 
     /// Waits (up to `long_query_guard` seconds more) while queries older than the guard
@@ -139,12 +144,19 @@ impl MysqlSource {
         }
     }
 
-    fn plan(&self, c0: &mut Conn, sink: &mut dyn MemberSink) -> Result<(Vec<Db>, Vec<Plan>, Vec<Job>)> {
+    fn plan(
+        &self,
+        c0: &mut Conn,
+        sink: &mut dyn MemberSink,
+    ) -> Result<(Vec<Db>, Vec<Plan>, Vec<Job>)> {
         let c = &self.connect;
         let mut dbs = Vec::new();
         let mut plans = Vec::new();
         let mut jobs: Vec<Job> = Vec::new();
-        for db in schema::databases(c0, c)?.into_iter().filter(|d| self.wanted(d)) {
+        for db in schema::databases(c0, c)?
+            .into_iter()
+            .filter(|d| self.wanted(d))
+        {
             let tables: Vec<(Table, Category)> = schema::tables(c0, c, &db)?
                 .into_iter()
                 .map(|t| {
@@ -184,7 +196,8 @@ impl MysqlSource {
                                 .map_err(|e| c.err(&e))?;
                             if let Some((Some(lo), Some(hi))) = mm {
                                 let n = t.rows.div_ceil(self.chunk_rows) as usize;
-                                ranges = dump::ranges(col, lo, hi, n).into_iter().map(Some).collect();
+                                ranges =
+                                    dump::ranges(col, lo, hi, n).into_iter().map(Some).collect();
                             }
                         }
                     }
@@ -209,7 +222,12 @@ impl MysqlSource {
                     seqs,
                 ));
             }
-            let objects = objects::dump(c0, c, &db, &tables.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>())?;
+            let objects = objects::dump(
+                c0,
+                c,
+                &db,
+                &tables.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+            )?;
             plans.push(Plan::Inline(
                 self.member(&db, ".objects.sql", MemberKind::Objects),
                 dump::objects_sql(&objects),
@@ -223,8 +241,11 @@ impl MysqlSource {
     /// records where the binlog stands.
     fn snapshot(&self, c0: &mut Conn, conns: &mut [Conn], sink: &mut dyn MemberSink) -> Result<()> {
         let c = &self.connect;
-        c0.query_drop(format!("SET SESSION lock_wait_timeout = {}", self.lock_wait_timeout))
-            .map_err(|e| c.err(&e))?;
+        c0.query_drop(format!(
+            "SET SESSION lock_wait_timeout = {}",
+            self.lock_wait_timeout
+        ))
+        .map_err(|e| c.err(&e))?;
         c0.query_drop("FLUSH TABLES WITH READ LOCK").map_err(|e| {
             Error::Other(format!(
                 "source '{}': cannot take the global read lock on {} within {} s: {}",
@@ -239,7 +260,9 @@ impl MysqlSource {
                 .and_then(|_| conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT"))
                 .map_err(|e| c.err(&e))?;
         }
-        let status: Option<mysql::Row> = c0.query_first("SHOW MASTER STATUS").map_err(|e| c.err(&e))?;
+        let status: Option<mysql::Row> = c0
+            .query_first("SHOW MASTER STATUS")
+            .map_err(|e| c.err(&e))?;
         if let Some(row) = status {
             let file: Option<String> = row.get(0);
             let pos: Option<u64> = row.get(1);
@@ -269,11 +292,17 @@ impl Source for MysqlSource {
         let fail = |e: Error| Error::Other(format!("source '{}': {e}", self.name));
         let mut c0 = c.connect().map_err(fail)?;
         let version: Option<String> = c0.query_first("SELECT @@version").map_err(|e| c.err(&e))?;
-        sink.note(format!("{}.server_version", self.name), version.unwrap_or_default());
+        sink.note(
+            format!("{}.server_version", self.name),
+            version.unwrap_or_default(),
+        );
         let (dbs, plans, jobs) = self.plan(&mut c0, sink).map_err(fail)?;
         self.wait_for_long_queries(&mut c0)?;
         let threads = self.threads.clamp(1, jobs.len().max(1));
-        let mut conns = (0..threads).map(|_| c.connect()).collect::<Result<Vec<_>>>().map_err(fail)?;
+        let mut conns = (0..threads)
+            .map(|_| c.connect())
+            .collect::<Result<Vec<_>>>()
+            .map_err(fail)?;
         self.snapshot(&mut c0, &mut conns, sink).map_err(fail)?;
 
         // Non-transactional tables first: they are read under the lock.

@@ -11,7 +11,10 @@ use mysql::{Conn, Row};
 use std::fmt::Write as _;
 
 fn get(row: &Row, name: &str) -> Option<String> {
-    let idx = row.columns_ref().iter().position(|c| c.name_str() == name)?;
+    let idx = row
+        .columns_ref()
+        .iter()
+        .position(|c| c.name_str() == name)?;
     match row.as_ref(idx)? {
         mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
         mysql::Value::NULL => None,
@@ -21,9 +24,19 @@ fn get(row: &Row, name: &str) -> Option<String> {
 
 /// Wraps a statement in its recorded sql_mode and character set, with `;;` delimiters.
 fn wrapped(out: &mut String, sql_mode: &str, charset: &str, collation: &str, body: &str) {
-    let _ = writeln!(out, "SET @saved_sql_mode = @@sql_mode, sql_mode = {};", quote_str(sql_mode));
-    let _ = writeln!(out, "SET @saved_cs_client = @@character_set_client, character_set_client = {charset};");
-    let _ = writeln!(out, "SET @saved_col_connection = @@collation_connection, collation_connection = {collation};");
+    let _ = writeln!(
+        out,
+        "SET @saved_sql_mode = @@sql_mode, sql_mode = {};",
+        quote_str(sql_mode)
+    );
+    let _ = writeln!(
+        out,
+        "SET @saved_cs_client = @@character_set_client, character_set_client = {charset};"
+    );
+    let _ = writeln!(
+        out,
+        "SET @saved_col_connection = @@collation_connection, collation_connection = {collation};"
+    );
     let _ = writeln!(out, "DELIMITER ;;\n{body} ;;\nDELIMITER ;");
     let _ = writeln!(
         out,
@@ -33,9 +46,14 @@ fn wrapped(out: &mut String, sql_mode: &str, charset: &str, collation: &str, bod
 
 /// The objects member of `db`.
 pub fn dump(conn: &mut Conn, c: &Connect, db: &str, tables: &[Table]) -> Result<String> {
-    let q = |conn: &mut Conn, sql: String| -> Result<Vec<Row>> { conn.query(sql).map_err(|e| c.err(&e)) };
+    let q = |conn: &mut Conn, sql: String| -> Result<Vec<Row>> {
+        conn.query(sql).map_err(|e| c.err(&e))
+    };
     let mut out = String::new();
-    let views: Vec<&Table> = tables.iter().filter(|t| t.kind == super::schema::TableType::View).collect();
+    let views: Vec<&Table> = tables
+        .iter()
+        .filter(|t| t.kind == super::schema::TableType::View)
+        .collect();
     if !views.is_empty() {
         out.push_str("-- views: placeholders first, so that views on views load in any order\n");
         for v in &views {
@@ -51,26 +69,43 @@ pub fn dump(conn: &mut Conn, c: &Connect, db: &str, tables: &[Table]) -> Result<
                 out,
                 "DROP TABLE IF EXISTS {0};\nCREATE OR REPLACE VIEW {0} AS SELECT {1};",
                 ident(&v.name),
-                if list.is_empty() { "1 AS `x`".to_string() } else { list.join(", ") }
+                if list.is_empty() {
+                    "1 AS `x`".to_string()
+                } else {
+                    list.join(", ")
+                }
             );
         }
         out.push('\n');
         for v in &views {
-            let rows = q(conn, format!("SHOW CREATE VIEW {}.{}", ident(db), ident(&v.name)))?;
-            let row = rows.first().ok_or_else(|| Error::Other(format!("view {db}.{}: no definition", v.name)))?;
+            let rows = q(
+                conn,
+                format!("SHOW CREATE VIEW {}.{}", ident(db), ident(&v.name)),
+            )?;
+            let row = rows
+                .first()
+                .ok_or_else(|| Error::Other(format!("view {db}.{}: no definition", v.name)))?;
             let body = get(row, "Create View").unwrap_or_default();
             let cs = get(row, "character_set_client").unwrap_or_else(|| "utf8mb4".into());
-            let col = get(row, "collation_connection").unwrap_or_else(|| "utf8mb4_general_ci".into());
+            let col =
+                get(row, "collation_connection").unwrap_or_else(|| "utf8mb4_general_ci".into());
             let body = body.replacen("CREATE ", "CREATE OR REPLACE ", 1);
             wrapped(&mut out, "", &cs, &col, &body);
         }
     }
     for t in q(conn, format!("SHOW TRIGGERS FROM {}", ident(db)))? {
         let name = get(&t, "Trigger").unwrap_or_default();
-        let rows = q(conn, format!("SHOW CREATE TRIGGER {}.{}", ident(db), ident(&name)))?;
-        let row = rows.first().ok_or_else(|| Error::Other(format!("trigger {db}.{name}: no definition")))?;
+        let rows = q(
+            conn,
+            format!("SHOW CREATE TRIGGER {}.{}", ident(db), ident(&name)),
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Other(format!("trigger {db}.{name}: no definition")))?;
         let body = get(row, "SQL Original Statement").ok_or_else(|| {
-            Error::Other(format!("trigger {db}.{name}: its definition is not readable (privileges?)"))
+            Error::Other(format!(
+                "trigger {db}.{name}: its definition is not readable (privileges?)"
+            ))
         })?;
         let _ = writeln!(out, "DROP TRIGGER IF EXISTS {};", ident(&name));
         wrapped(
@@ -87,8 +122,15 @@ pub fn dump(conn: &mut Conn, c: &Connect, db: &str, tables: &[Table]) -> Result<
             .map_err(|e| c.err(&e))?;
         for r in list {
             let name = get(&r, "Name").unwrap_or_default();
-            let rows = q(conn, format!("SHOW CREATE {kind} {}.{}", ident(db), ident(&name)))?;
-            let col = if kind == "PROCEDURE" { "Create Procedure" } else { "Create Function" };
+            let rows = q(
+                conn,
+                format!("SHOW CREATE {kind} {}.{}", ident(db), ident(&name)),
+            )?;
+            let col = if kind == "PROCEDURE" {
+                "Create Procedure"
+            } else {
+                "Create Function"
+            };
             let body = rows.first().and_then(|row| get(row, col)).ok_or_else(|| {
                 Error::Other(format!(
                     "{} {db}.{name}: the body is not readable; grant SELECT on mysql.proc (or SHOW_ROUTINE) to the backup user",
@@ -108,10 +150,18 @@ pub fn dump(conn: &mut Conn, c: &Connect, db: &str, tables: &[Table]) -> Result<
     }
     for e in q(conn, format!("SHOW EVENTS FROM {}", ident(db)))? {
         let name = get(&e, "Name").unwrap_or_default();
-        let rows = q(conn, format!("SHOW CREATE EVENT {}.{}", ident(db), ident(&name)))?;
-        let body = rows.first().and_then(|row| get(row, "Create Event")).ok_or_else(|| {
-            Error::Other(format!("event {db}.{name}: its definition is not readable (privileges?)"))
-        })?;
+        let rows = q(
+            conn,
+            format!("SHOW CREATE EVENT {}.{}", ident(db), ident(&name)),
+        )?;
+        let body = rows
+            .first()
+            .and_then(|row| get(row, "Create Event"))
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "event {db}.{name}: its definition is not readable (privileges?)"
+                ))
+            })?;
         let row = &rows[0];
         let _ = writeln!(out, "DROP EVENT IF EXISTS {};", ident(&name));
         wrapped(

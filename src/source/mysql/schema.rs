@@ -30,8 +30,10 @@ pub struct Table {
 impl Table {
     /// Engines whose data a consistent-snapshot transaction does not cover.
     pub fn transactional(&self) -> bool {
-        matches!(self.engine.to_ascii_lowercase().as_str(), "innodb" | "xtradb" | "rocksdb" | "tokudb" | "")
-            || self.kind == TableType::Sequence
+        matches!(
+            self.engine.to_ascii_lowercase().as_str(),
+            "innodb" | "xtradb" | "rocksdb" | "tokudb" | ""
+        ) || self.kind == TableType::Sequence
     }
 }
 
@@ -86,7 +88,12 @@ pub fn data_columns(conn: &mut Conn, c: &Connect, db: &str, table: &str) -> Resu
 }
 
 /// The primary key's columns, in key order.
-pub fn primary_key(conn: &mut Conn, c: &Connect, db: &str, table: &str) -> Result<Vec<(String, String)>> {
+pub fn primary_key(
+    conn: &mut Conn,
+    c: &Connect,
+    db: &str,
+    table: &str,
+) -> Result<Vec<(String, String)>> {
     conn.exec(
         "SELECT k.COLUMN_NAME, col.DATA_TYPE FROM information_schema.KEY_COLUMN_USAGE k
          JOIN information_schema.COLUMNS col ON col.TABLE_SCHEMA = k.TABLE_SCHEMA
@@ -100,9 +107,17 @@ pub fn primary_key(conn: &mut Conn, c: &Connect, db: &str, table: &str) -> Resul
 
 /// `SHOW CREATE TABLE` (or SEQUENCE) text.
 pub fn create_table(conn: &mut Conn, c: &Connect, db: &str, t: &Table) -> Result<String> {
-    let what = if t.kind == TableType::Sequence { "SEQUENCE" } else { "TABLE" };
+    let what = if t.kind == TableType::Sequence {
+        "SEQUENCE"
+    } else {
+        "TABLE"
+    };
     let row: Option<(String, String)> = conn
-        .query_first(format!("SHOW CREATE {what} {}.{}", ident(db), ident(&t.name)))
+        .query_first(format!(
+            "SHOW CREATE {what} {}.{}",
+            ident(db),
+            ident(&t.name)
+        ))
         .map_err(|e| c.err(&e))?;
     Ok(row.map(|r| r.1).unwrap_or_default())
 }

@@ -25,7 +25,10 @@ fn strip_counters(create: &str) -> String {
 }
 
 fn table_sql(conn: &mut Conn, c: &Connect, e: &Entry) -> Result<String> {
-    let mut out = format!("{};\n", strip_counters(&schema::create_table(conn, c, e.db, e.table)?));
+    let mut out = format!(
+        "{};\n",
+        strip_counters(&schema::create_table(conn, c, e.db, e.table)?)
+    );
     if !e.with_data {
         return Ok(out);
     }
@@ -38,7 +41,11 @@ fn table_sql(conn: &mut Conn, c: &Connect, e: &Entry) -> Result<String> {
         .map(|(n, _)| ident(&n))
         .collect();
     let list: Vec<String> = cols.iter().map(|n| ident(n)).collect();
-    let order = if pk.is_empty() { list.join(",") } else { pk.join(",") };
+    let order = if pk.is_empty() {
+        list.join(",")
+    } else {
+        pk.join(",")
+    };
     let sql = format!(
         "SELECT {} FROM {}.{} ORDER BY {order}",
         list.join(","),
@@ -46,7 +53,12 @@ fn table_sql(conn: &mut Conn, c: &Connect, e: &Entry) -> Result<String> {
         ident(&e.table.name)
     );
     let mut result = conn.exec_iter(sql, ()).map_err(|err| c.err(&err))?;
-    let formats: Vec<ColumnFormat> = result.columns().as_ref().iter().map(ColumnFormat::of).collect();
+    let formats: Vec<ColumnFormat> = result
+        .columns()
+        .as_ref()
+        .iter()
+        .map(ColumnFormat::of)
+        .collect();
     let mut body = Vec::new();
     let mut n = 0;
     while let Some(set) = result.iter() {
@@ -64,7 +76,11 @@ fn table_sql(conn: &mut Conn, c: &Connect, e: &Entry) -> Result<String> {
         }
     }
     if n > 0 {
-        out.push_str(&format!("INSERT INTO {} ({}) VALUES\n", ident(&e.table.name), list.join(",")));
+        out.push_str(&format!(
+            "INSERT INTO {} ({}) VALUES\n",
+            ident(&e.table.name),
+            list.join(",")
+        ));
         out.push_str(&String::from_utf8_lossy(&body));
         out.push_str(";\n");
     }
@@ -73,7 +89,13 @@ fn table_sql(conn: &mut Conn, c: &Connect, e: &Entry) -> Result<String> {
 
 /// Writes `<dir>/<host>/<db>/<table>.sql` for every entry; files whose content did not
 /// change are left alone; files of tables that no longer exist are removed.
-pub fn write(conn: &mut Conn, c: &Connect, dir: &Path, host: &str, entries: &[Entry]) -> Result<()> {
+pub fn write(
+    conn: &mut Conn,
+    c: &Connect,
+    dir: &Path,
+    host: &str,
+    entries: &[Entry],
+) -> Result<()> {
     let base = dir.join(host);
     let mut written: BTreeSet<std::path::PathBuf> = BTreeSet::new();
     for e in entries {
@@ -90,11 +112,16 @@ pub fn write(conn: &mut Conn, c: &Connect, dir: &Path, host: &str, entries: &[En
     }
     let dbs: BTreeSet<&str> = entries.iter().map(|e| e.db).collect();
     for db in dbs {
-        for f in std::fs::read_dir(base.join(db)).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(base.join(db))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let p = f.path();
             if p.extension().is_some_and(|x| x == "sql") && !written.contains(&p) {
-                std::fs::remove_file(&p)
-                    .map_err(|err| Error::io(format!("cannot remove stale {}", p.display()), err))?;
+                std::fs::remove_file(&p).map_err(|err| {
+                    Error::io(format!("cannot remove stale {}", p.display()), err)
+                })?;
             }
         }
     }

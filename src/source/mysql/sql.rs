@@ -120,7 +120,11 @@ impl ColumnFormat {
             Value::Time(neg, days, h, mi, s, us) => {
                 let mut t = String::with_capacity(20);
                 let hours = *days as u64 * 24 + *h as u64;
-                let _ = write!(t, "'{}{hours:02}:{mi:02}:{s:02}", if *neg { "-" } else { "" });
+                let _ = write!(
+                    t,
+                    "'{}{hours:02}:{mi:02}:{s:02}",
+                    if *neg { "-" } else { "" }
+                );
                 let dec = if let Fmt::Time(d) = self.0 { d } else { 6 };
                 fraction(&mut t, *us, dec);
                 t.push('\'');
