@@ -228,7 +228,7 @@ impl MariaDb {
                 let out = self.root_sql(&q).unwrap();
                 let sum = out
                     .lines()
-                    .map(|l| l.split('\t').last().unwrap_or("").to_string())
+                    .map(|l| l.rsplit('\t').next().unwrap_or("").to_string())
                     .collect::<Vec<_>>()
                     .join(" ");
                 (t.to_string(), sum)
