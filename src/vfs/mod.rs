@@ -370,44 +370,67 @@ impl Vfs {
     }
 
     /// Up to `size` bytes at `offset` of file `ino`, checked and decompressed.
-    pub fn read(
-        &self,
-        ino: u64,
-        fh: u64,
-        offset: u64,
-        size: usize,
-    ) -> std::result::Result<Vec<u8>, i32> {
+    pub fn read(&self, ino: u64, fh: u64, offset: u64, size: usize) -> std::result::Result<Vec<u8>, i32> {
         let Some(Ino::Node(id, local)) = inode::decode(ino) else {
             return Err(libc::EISDIR);
         };
         let tree = self.tree(id)?;
-        let m = self.member(&tree, local)?;
-        let end = (offset + size as u64).min(m.size);
+        let node = tree.nodes.get(local as usize).ok_or(libc::ENOENT)?;
+        let end = (offset + size as u64).min(node.size);
         if offset >= end {
             return Ok(Vec::new());
         }
-        let first = m
-            .frames
-            .partition_point(|f| f.uoffset + f.size as u64 <= offset);
+        let handle = self.handles.lock().expect("handles lock").get(&fh).cloned();
+        let sequential = handle.is_some_and(|h| h.next.swap(end, Ordering::Relaxed) == offset);
         let mut out = Vec::with_capacity((end - offset) as usize);
+        if node.parts.is_empty() {
+            self.read_member(&tree, local, offset, end, sequential, &mut out)?;
+            return Ok(out);
+        }
+        // A whole database: the parts one after the other.
+        let mut base = 0u64;
+        for &p in &node.parts {
+            let psize = tree.nodes[p as usize].size;
+            let (a, b) = (offset.max(base), end.min(base + psize));
+            if a < b {
+                self.read_member(&tree, p, a - base, b - base, sequential, &mut out)?;
+            }
+            base += psize;
+            if base >= end {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends bytes `[offset, end)` of member node `local` to `out`, decoding ahead
+    /// for sequential readers.
+    fn read_member(
+        &self,
+        tree: &Arc<EventTree>,
+        local: u32,
+        offset: u64,
+        end: u64,
+        sequential: bool,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), i32> {
+        let m = self.member(tree, local)?;
+        let end = end.min(m.size);
+        let first = m.frames.partition_point(|f| f.uoffset + f.size as u64 <= offset);
         let mut last = first;
         for i in first..m.frames.len() {
             let f = &m.frames[i];
             if f.uoffset >= end {
                 break;
             }
-            let data = self
-                .core
-                .frame(&tree, local, &m, i)
-                .map_err(|e| errno(&e))?;
+            let data = self.core.frame(tree, local, &m, i).map_err(|e| errno(&e))?;
             let a = offset.max(f.uoffset) - f.uoffset;
             let b = end.min(f.uoffset + f.size as u64) - f.uoffset;
             out.extend_from_slice(&data[a as usize..b as usize]);
             last = i;
         }
-        let handle = self.handles.lock().expect("handles lock").get(&fh).cloned();
-        let sequential = handle.is_some_and(|h| h.next.swap(end, Ordering::Relaxed) == offset);
         if sequential {
+            let id = tree.event.id;
             for i in last + 1..(last + 1 + self.readahead).min(m.frames.len()) {
                 if self.core.cache.contains(&(id, local, i as u32)) {
                     continue;
@@ -423,6 +446,6 @@ impl Vfs {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }

@@ -26,6 +26,8 @@ pub struct Node {
     pub member: Option<Member>,
     /// The member with its frames, loaded from the catalog on first read.
     pub loaded: OnceLock<Arc<Member>>,
+    /// For a virtual file (a whole database): the nodes whose bytes it joins, in order.
+    pub parts: Vec<u32>,
     pub children: BTreeMap<String, u32>,
 }
 
@@ -46,6 +48,7 @@ fn dir(name: &str, parent: u32, meta: FileMeta) -> Node {
         member_id: None,
         member: None,
         loaded: OnceLock::new(),
+        parts: Vec::new(),
         children: BTreeMap::new(),
     }
 }
@@ -59,6 +62,7 @@ impl EventTree {
             gid: 0,
         };
         let mut nodes = vec![dir("", 0, synthetic)];
+        let mut kinds: Vec<(u32, MemberKind)> = Vec::new();
         for (id, m) in members {
             let path = m.path.clone();
             let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
@@ -92,6 +96,7 @@ impl EventTree {
             if existing.is_some() {
                 continue; // a path twice: keep the first
             }
+            let m_kind = m.kind;
             let (kind, size) = match m.kind {
                 MemberKind::Symlink => (
                     Kind::Symlink,
@@ -110,10 +115,52 @@ impl EventTree {
                 member_id: (kind == Kind::File).then_some(id),
                 member: (kind == Kind::File).then_some(m),
                 loaded: OnceLock::new(),
+                parts: Vec::new(),
                 children: BTreeMap::new(),
             });
             nodes[at as usize].children.insert(last.to_string(), i);
+            kinds.push((i, m_kind));
         }
-        EventTree { event, nodes }
+        let mut tree = EventTree { event, nodes };
+        tree.add_whole_databases(&kinds);
+        tree
+    }
+
+    /// Adds `<source>/<db>.sql` beside each database directory: its `CREATE DATABASE`,
+    /// every table and its objects, joined without copying.
+    fn add_whole_databases(&mut self, kinds: &[(u32, MemberKind)]) {
+        let kind_of = |i: u32| kinds.iter().find(|(n, _)| *n == i).map(|(_, k)| *k);
+        for &(db_node, kind) in kinds {
+            if kind != MemberKind::Database {
+                continue;
+            }
+            let dir = self.nodes[db_node as usize].parent;
+            let source_dir = self.nodes[dir as usize].parent;
+            let name = format!("{}.sql", self.nodes[dir as usize].name);
+            if self.nodes[source_dir as usize].children.contains_key(&name) {
+                continue;
+            }
+            let siblings: Vec<u32> = self.nodes[dir as usize].children.values().copied().collect();
+            let mut parts = vec![db_node];
+            parts.extend(siblings.iter().copied().filter(|&c| kind_of(c) == Some(MemberKind::Table)));
+            parts.extend(siblings.iter().copied().filter(|&c| kind_of(c) == Some(MemberKind::Objects)));
+            let size = parts.iter().map(|&p| self.nodes[p as usize].size).sum();
+            let meta = self.nodes[db_node as usize].meta;
+            let i = self.nodes.len() as u32;
+            self.nodes.push(Node {
+                name: name.clone(),
+                parent: source_dir,
+                kind: Kind::File,
+                size,
+                meta,
+                link: None,
+                member_id: None,
+                member: None,
+                loaded: OnceLock::new(),
+                parts,
+                children: BTreeMap::new(),
+            });
+            self.nodes[source_dir as usize].children.insert(name, i);
+        }
     }
 }
