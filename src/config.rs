@@ -532,6 +532,24 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses() {
+        let c = parse(include_str!("../etc/strata.toml")).unwrap();
+        assert_eq!(c.sources.len(), 3);
+        assert_eq!(c.notify, None);
+        assert_eq!(c.settings.frame_size, 1 << 20);
+    }
+
+    #[test]
+    fn a_password_in_the_config_is_refused() {
+        let e = parse("repository = \"/r\"\n[[source]]\nkind = \"mysql\"\npassword = \"x\"\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("key `password`") && e.contains("password_file"), "{e}");
+        assert!(!e.contains("\"x\""), "{e}");
+    }
+
+    #[test]
     fn sizes_parse_with_units() {
         assert_eq!(parse_size("1MiB"), Some(1 << 20));
         assert_eq!(parse_size("512 KiB"), Some(512 << 10));
