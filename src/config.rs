@@ -545,7 +545,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("key `password`") && e.contains("password_file"), "{e}");
+        assert!(
+            e.contains("key `password`") && e.contains("password_file"),
+            "{e}"
+        );
         assert!(!e.contains("\"x\""), "{e}");
     }
 

@@ -449,8 +449,10 @@ fn tables_and_whole_databases_restore_from_the_mount() {
     let Some(db1) = mariadb::shared() else { return };
     let Some(db2) = second() else { return };
     let name = fresh_db("mounted");
-    db1.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")).unwrap();
-    db1.load(Some(&name), include_bytes!("fixtures/corpus.sql")).unwrap();
+    db1.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        .unwrap();
+    db1.load(Some(&name), include_bytes!("fixtures/corpus.sql"))
+        .unwrap();
     let s = Scratch::new();
     s.write_config(&source(&s, db1, &[&name], "chunk_rows = 700"));
     s.cmd(&["backup"]).assert().code(0);
@@ -474,7 +476,10 @@ fn tables_and_whole_databases_restore_from_the_mount() {
     assert_eq!(db2.fingerprint(&name), want);
 
     // One table, by `mysql db < <mnt>/.../table.sql`, into the restored database.
-    db2.root_sql(&format!("DROP TABLE `{name}`.big; DROP TABLE `{name}`.strs")).unwrap();
+    db2.root_sql(&format!(
+        "DROP TABLE `{name}`.big; DROP TABLE `{name}`.strs"
+    ))
+    .unwrap();
     for t in ["big", "strs"] {
         let f = std::fs::File::open(dir.join(&name).join(format!("{t}.sql"))).unwrap();
         let st = std::process::Command::new("mariadb")

@@ -370,7 +370,13 @@ impl Vfs {
     }
 
     /// Up to `size` bytes at `offset` of file `ino`, checked and decompressed.
-    pub fn read(&self, ino: u64, fh: u64, offset: u64, size: usize) -> std::result::Result<Vec<u8>, i32> {
+    pub fn read(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        size: usize,
+    ) -> std::result::Result<Vec<u8>, i32> {
         let Some(Ino::Node(id, local)) = inode::decode(ino) else {
             return Err(libc::EISDIR);
         };
@@ -416,7 +422,9 @@ impl Vfs {
     ) -> std::result::Result<(), i32> {
         let m = self.member(tree, local)?;
         let end = end.min(m.size);
-        let first = m.frames.partition_point(|f| f.uoffset + f.size as u64 <= offset);
+        let first = m
+            .frames
+            .partition_point(|f| f.uoffset + f.size as u64 <= offset);
         let mut last = first;
         for i in first..m.frames.len() {
             let f = &m.frames[i];

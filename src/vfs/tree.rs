@@ -140,10 +140,24 @@ impl EventTree {
             if self.nodes[source_dir as usize].children.contains_key(&name) {
                 continue;
             }
-            let siblings: Vec<u32> = self.nodes[dir as usize].children.values().copied().collect();
+            let siblings: Vec<u32> = self.nodes[dir as usize]
+                .children
+                .values()
+                .copied()
+                .collect();
             let mut parts = vec![db_node];
-            parts.extend(siblings.iter().copied().filter(|&c| kind_of(c) == Some(MemberKind::Table)));
-            parts.extend(siblings.iter().copied().filter(|&c| kind_of(c) == Some(MemberKind::Objects)));
+            parts.extend(
+                siblings
+                    .iter()
+                    .copied()
+                    .filter(|&c| kind_of(c) == Some(MemberKind::Table)),
+            );
+            parts.extend(
+                siblings
+                    .iter()
+                    .copied()
+                    .filter(|&c| kind_of(c) == Some(MemberKind::Objects)),
+            );
             let size = parts.iter().map(|&p| self.nodes[p as usize].size).sum();
             let meta = self.nodes[db_node as usize].meta;
             let i = self.nodes.len() as u32;
