@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Benchmark: dumping ~1 GB of rows (three big tables and a hundred small ones) from a
+# private MariaDB, in one run: strata backup (compressed, hashed, catalogued) vs
+# mysqldump --single-transaction | zstd, and mydumper unchunked and chunked
+# (uncompressed). Prints times, ratios and peak memory. Sourced by scripts/bench.sh.
+set -euo pipefail
+
+MDIR="$WORK/mysql"
+SOCK="$MDIR/mysqld.sock"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ROWS_SCALE="${BENCH_MYSQL_SCALE:-1}"   # 1 = about 1 GB of SQL text
+if [ ! -f "$MDIR/.loaded-$ROWS_SCALE" ]; then
+    rm -rf "$MDIR"; mkdir -p "$MDIR"
+    mariadb-install-db --no-defaults --datadir="$MDIR/data" --user="$(id -un)" \
+        --auth-root-authentication-method=socket --skip-test-db >/dev/null
+fi
+mariadbd --no-defaults --datadir="$MDIR/data" --socket="$SOCK" --port="$PORT" \
+    --bind-address=127.0.0.1 --user="$(id -un)" --log-error="$MDIR/error.log" \
+    --innodb-buffer-pool-size=2G --log-bin=binlog --server-id=1 --skip-name-resolve &
+SERVER_PID=$!
+trap 'kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null' EXIT
+sql() { mariadb --no-defaults --socket="$SOCK" -uroot "$@"; }
+for _ in $(seq 150); do sql -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+
+if [ ! -f "$MDIR/.loaded-$ROWS_SCALE" ]; then
+    echo "loading ~$ROWS_SCALE GB of rows (once; kept in $MDIR)"
+    n1=$((3000000 * ROWS_SCALE)); n2=$((2000000 * ROWS_SCALE)); n3=$((800000 * ROWS_SCALE))
+    sql <<SQL
+CREATE DATABASE bench CHARACTER SET utf8mb4;
+USE bench;
+CREATE TABLE events (id BIGINT PRIMARY KEY, user_id INT, kind VARCHAR(20), payload VARCHAR(120),
+                     score DOUBLE, at DATETIME(3), INDEX(user_id));
+INSERT INTO events SELECT seq, seq % 100000, ELT(1 + seq % 4, 'view', 'click', 'buy', 'leave'),
+       CONCAT('payload ', MD5(seq), ' ', seq % 977), seq / 13, '2026-01-01' + INTERVAL seq SECOND
+FROM seq_1_to_$n1;
+CREATE TABLE orders (id INT PRIMARY KEY, customer INT, amount DECIMAL(12,2), note TEXT, ts TIMESTAMP);
+INSERT INTO orders SELECT seq, seq % 50000, (seq % 100000) / 100, IF(seq % 3 = 0, CONCAT('note ', SHA1(seq)), NULL),
+       '2025-01-01' + INTERVAL seq SECOND FROM seq_1_to_$n2;
+CREATE TABLE blobs (id INT PRIMARY KEY, data BLOB, f FLOAT);
+INSERT INTO blobs SELECT seq, UNHEX(CONCAT(SHA2(seq, 512), SHA2(seq + 1, 512), MD5(seq))), seq / 7 FROM seq_1_to_$n3;
+SQL
+    for i in $(seq 1 100); do
+        echo "CREATE TABLE small_$i (id INT PRIMARY KEY, name VARCHAR(40), v INT);
+              INSERT INTO small_$i SELECT seq, CONCAT('name ', seq), seq * $i FROM seq_1_to_$((5000 * ROWS_SCALE));"
+    done | sql bench
+    sql -e "ANALYZE TABLE bench.events, bench.orders, bench.blobs" >/dev/null
+    touch "$MDIR/.loaded-$ROWS_SCALE"
+fi
+sql -e "CREATE USER IF NOT EXISTS bench@'%' IDENTIFIED BY 'bench-pw'; GRANT ALL ON *.* TO bench@'%';"
+sql -N -e "SELECT CONCAT(ROUND(SUM(DATA_LENGTH)/1048576), ' MiB of InnoDB data in ', COUNT(*), ' tables') FROM information_schema.TABLES WHERE TABLE_SCHEMA='bench'"
+export MYSQL_PWD=bench-pw
+cat > "$WORK/mysql.toml" <<TOML
+repository = "$WORK/mysql-repo"
+compression_level = 3
+[[source]]
+name = "db"
+kind = "mysql"
+host = "127.0.0.1"
+port = $PORT
+user = "bench"
+databases = ["bench"]
+TOML
+
+echo
+echo "== MySQL dump of database bench ($(nproc) cores, server on the same machine), best of $RUNS"
+# Every contender starts with the tables in the buffer pool.
+WARM="sql -e 'CHECKSUM TABLE bench.events, bench.orders, bench.blobs' >/dev/null"
+BEFORE="rm -rf '$WORK/mysql-repo'" measure "strata backup (zstd, hashed)" "$STRATA" --config "$WORK/mysql.toml" -q backup
+t_strata=$t; m_strata=$rss
+sql_bytes=$("$STRATA" --config "$WORK/mysql.toml" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["bytes"])')
+BEFORE="" measure "mysqldump --single-transaction | zstd" sh -c \
+    "mysqldump --no-defaults -h127.0.0.1 -P$PORT -ubench --single-transaction --skip-lock-tables bench | zstd -q -T0 -3 > '$WORK/mysqldump.sql.zst'"
+t_mysqldump=$t
+if command -v mydumper >/dev/null; then
+    BEFORE="rm -rf '$WORK/mydumper'" measure "mydumper -t $(nproc) (unchunked)" \
+        mydumper -h 127.0.0.1 -P "$PORT" -u bench -t "$(nproc)" -B bench -o "$WORK/mydumper" --trx-consistency-only
+    t_myd=$t
+    BEFORE="rm -rf '$WORK/mydumper'" measure "mydumper -t $(nproc) -r 500000 (chunked)" \
+        mydumper -h 127.0.0.1 -P "$PORT" -u bench -t "$(nproc)" -r 500000 -B bench -o "$WORK/mydumper" --trx-consistency-only
+    t_myd_chunked=$t
+    myd_bytes=$(du -sb "$WORK/mydumper" | cut -f1)
+    best_myd=$(awk -v a="$t_myd" -v b="$t_myd_chunked" 'BEGIN{print (a<b)?a:b}')
+else
+    best_myd=""
+fi
+echo
+printf 'output: strata %d MiB archive; mydumper %s MiB uncompressed\n' $((sql_bytes >> 20)) "${myd_bytes:+$((myd_bytes >> 20))}"
+awk -v a="$t_strata" -v b="$t_mysqldump" 'BEGIN { printf "ratio strata / (mysqldump|zstd): %.2f\n", a / b }'
+[ -n "$best_myd" ] && awk -v a="$t_strata" -v b="$best_myd" 'BEGIN { printf "ratio strata / best mydumper (uncompressed): %.2f  (below 1: strata is faster)\n", a / b }'
+echo "strata peak RSS: $m_strata MiB"
+WARM=""
+kill $SERVER_PID; wait $SERVER_PID 2>/dev/null || true; trap - EXIT
