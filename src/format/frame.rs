@@ -46,6 +46,7 @@ pub struct Framed {
     /// `(compressed, uncompressed)` size of each frame, in order.
     pub frames: Vec<(u32, u32)>,
     pub size: u64,
+    /// Empty when written [`without_hashes`](FramedWriter::without_hashes).
     pub sha256: String,
     pub blake3: String,
 }
@@ -59,8 +60,8 @@ pub struct FramedWriter<W: Write> {
     frame_size: usize,
     frames: Vec<(u32, u32)>,
     size: u64,
-    sha: sha2::Sha256,
-    b3: blake3::Hasher,
+    /// `None` when the stream is one part of a member hashed as a whole elsewhere.
+    hashers: Option<(sha2::Sha256, blake3::Hasher)>,
 }
 
 impl<W: Write> FramedWriter<W> {
@@ -72,14 +73,21 @@ impl<W: Write> FramedWriter<W> {
             frame_size,
             frames: Vec::new(),
             size: 0,
-            sha: sha2::Sha256::new(),
-            b3: blake3::Hasher::new(),
+            hashers: Some((sha2::Sha256::new(), blake3::Hasher::new())),
         })
     }
 
+    /// Skips hashing: the caller hashes the joined member instead.
+    pub fn without_hashes(mut self) -> Self {
+        self.hashers = None;
+        self
+    }
+
     fn emit(&mut self) -> std::io::Result<()> {
-        self.sha.update(&self.buf);
-        self.b3.update(&self.buf);
+        if let Some((sha, b3)) = self.hashers.as_mut() {
+            sha.update(&self.buf);
+            b3.update(&self.buf);
+        }
         let c = self.enc.encode(&self.buf)?;
         self.out.write_all(&c)?;
         self.frames.push((c.len() as u32, self.buf.len() as u32));
@@ -103,13 +111,17 @@ impl<W: Write> FramedWriter<W> {
             self.emit()?;
         }
         self.out.flush()?;
+        let (sha256, blake3) = match self.hashers {
+            Some((sha, b3)) => (hex::encode(sha.finalize()), b3.finalize().to_hex().to_string()),
+            None => (String::new(), String::new()),
+        };
         Ok((
             self.out,
             Framed {
                 frames: self.frames,
                 size: self.size,
-                sha256: hex::encode(self.sha.finalize()),
-                blake3: self.b3.finalize().to_hex().to_string(),
+                sha256,
+                blake3,
             },
         ))
     }

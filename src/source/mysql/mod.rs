@@ -153,10 +153,8 @@ impl MysqlSource {
         let mut dbs = Vec::new();
         let mut plans = Vec::new();
         let mut jobs: Vec<Job> = Vec::new();
-        for db in schema::databases(c0, c)?
-            .into_iter()
-            .filter(|d| self.wanted(d))
-        {
+        let mut listed = Vec::new();
+        for db in schema::databases(c0, c)?.into_iter().filter(|d| self.wanted(d)) {
             let tables: Vec<(Table, Category)> = schema::tables(c0, c, &db)?
                 .into_iter()
                 .map(|t| {
@@ -164,6 +162,13 @@ impl MysqlSource {
                     (t, cat)
                 })
                 .collect();
+            listed.push((db, tables));
+        }
+        // Ranges cost a re-hash of the joined member: cut only tables big enough to
+        // hold up the other workers (more than their share of all rows).
+        let total_rows: u64 = listed.iter().flat_map(|(_, ts)| ts.iter().map(|(t, _)| t.rows)).sum();
+        let share = total_rows / self.threads.max(1) as u64;
+        for (db, tables) in listed {
             let create = schema::create_database(c0, c, &db)?;
             plans.push(Plan::Inline(
                 self.member(&db, ".database.sql", MemberKind::Database),
@@ -181,7 +186,7 @@ impl MysqlSource {
                 }
                 let no_data = *cat == Category::Ephemeral;
                 let mut ranges = vec![None];
-                if !no_data && t.kind != TableType::Sequence && t.rows > self.chunk_rows {
+                if !no_data && t.kind != TableType::Sequence && t.rows > self.chunk_rows && t.rows > share {
                     let pk = schema::primary_key(c0, c, &db, &t.name)?;
                     let int = ["tinyint", "smallint", "mediumint", "int", "bigint"];
                     if let [(col, ty)] = pk.as_slice() {

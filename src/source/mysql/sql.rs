@@ -101,21 +101,33 @@ impl ColumnFormat {
             },
             Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
             Value::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(*u).as_bytes()),
-            // `{:e}` is the shortest text that reads back to the same value.
-            Value::Float(f) => out.extend_from_slice(format!("{f:e}").as_bytes()),
-            Value::Double(d) => out.extend_from_slice(format!("{d:e}").as_bytes()),
+            // The shortest text that reads back to the same value (ryu).
+            Value::Float(f) => float(out, *f as f64, ryu::Buffer::new().format(*f)),
+            Value::Double(d) => float(out, *d, ryu::Buffer::new().format(*d)),
             Value::Date(y, mo, d, h, mi, s, us) => {
-                let mut t = String::with_capacity(28);
-                let _ = write!(t, "'{y:04}-{mo:02}-{d:02}");
-                if let Fmt::DateTime(dec) | Fmt::Time(dec) = self.0 {
-                    let _ = write!(t, " {h:02}:{mi:02}:{s:02}");
+                out.push(b'\'');
+                digits(out, *y as u32, 4);
+                out.push(b'-');
+                digits(out, *mo as u32, 2);
+                out.push(b'-');
+                digits(out, *d as u32, 2);
+                let time = match self.0 {
+                    Fmt::DateTime(dec) | Fmt::Time(dec) => Some(dec),
+                    Fmt::Date => None,
+                    _ => ((*h, *mi, *s, *us) != (0, 0, 0, 0)).then_some(6),
+                };
+                if let Some(dec) = time {
+                    out.push(b' ');
+                    digits(out, *h as u32, 2);
+                    out.push(b':');
+                    digits(out, *mi as u32, 2);
+                    out.push(b':');
+                    digits(out, *s as u32, 2);
+                    let mut t = String::new();
                     fraction(&mut t, *us, dec);
-                } else if self.0 != Fmt::Date && (*h, *mi, *s, *us) != (0, 0, 0, 0) {
-                    let _ = write!(t, " {h:02}:{mi:02}:{s:02}");
-                    fraction(&mut t, *us, 6);
+                    out.extend_from_slice(t.as_bytes());
                 }
-                t.push('\'');
-                out.extend_from_slice(t.as_bytes());
+                out.push(b'\'');
             }
             Value::Time(neg, days, h, mi, s, us) => {
                 let mut t = String::with_capacity(20);
@@ -131,6 +143,25 @@ impl ColumnFormat {
                 out.extend_from_slice(t.as_bytes());
             }
         }
+    }
+}
+
+/// Appends `v` zero-padded to `width` digits.
+fn digits(out: &mut Vec<u8>, v: u32, width: usize) {
+    let mut b = itoa::Buffer::new();
+    let s = b.format(v);
+    for _ in s.len()..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Writes a float; NaN and infinities (which MySQL cannot store) become NULL.
+fn float(out: &mut Vec<u8>, v: f64, text: &str) {
+    if v.is_finite() {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        out.extend_from_slice(b"NULL");
     }
 }
 
@@ -161,14 +192,14 @@ mod tests {
 
     #[test]
     fn floats_are_written_in_shortest_round_trip_form() {
-        for f in [0.1f32, 1.0 / 3.0, f32::MAX, f32::MIN_POSITIVE, -2.5e-38] {
-            let s = format!("{f:e}");
+        for f in [0.1f32, 1.0 / 3.0, f32::MAX, f32::MIN_POSITIVE, -2.5e-38, 16777216.0] {
+            let s = ryu::Buffer::new().format(f).to_string();
             assert_eq!(s.parse::<f32>().unwrap(), f, "{s}");
             // The server reads it as a double and rounds to float.
             assert_eq!(s.parse::<f64>().unwrap() as f32, f, "{s}");
         }
-        for d in [0.1f64, 1.0 / 3.0, f64::MAX, 5e-324] {
-            assert_eq!(format!("{d:e}").parse::<f64>().unwrap(), d);
+        for d in [0.1f64, 1.0 / 3.0, f64::MAX, 5e-324, 1e22] {
+            assert_eq!(ryu::Buffer::new().format(d).parse::<f64>().unwrap(), d);
         }
     }
 }
