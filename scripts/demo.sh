@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
-ensure_packages mariadb-server mariadb-client fuse3 zstd tar
+ensure_packages mariadb-server mariadb-client fuse3 zstd tar python3
 ensure_cargo
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -23,14 +23,8 @@ mkdir -p "$DEMO_DIR/mysql" "$DEMO_DIR/site/etc/app"
 cd "$DEMO_DIR"
 
 step "a private MariaDB on a free port (not the system instance)"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-SOCK="$DEMO_DIR/mysql/mysqld.sock"
-mariadb-install-db --no-defaults --datadir="$DEMO_DIR/mysql/data" --user="$(id -un)" \
-    --auth-root-authentication-method=socket --skip-test-db >/dev/null
-mariadbd --no-defaults --datadir="$DEMO_DIR/mysql/data" --socket="$SOCK" --port="$PORT" \
-    --bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$DEMO_DIR/mysql/mysqld.pid" \
-    --log-error="$DEMO_DIR/mysql/error.log" --log-bin=binlog --server-id=1 &
-SERVER_PID=$!
+PORT=$(free_port)
+start_mariadb "$DEMO_DIR/mysql" "$PORT"
 MOUNT_PID=""
 cleanup() {
     [ -n "$MOUNT_PID" ] && kill "$MOUNT_PID" 2>/dev/null && wait "$MOUNT_PID" 2>/dev/null
@@ -38,7 +32,6 @@ cleanup() {
 }
 trap cleanup EXIT
 sql() { mariadb --no-defaults --socket="$SOCK" -uroot --default-character-set=utf8mb4 "$@"; }
-for _ in $(seq 100); do sql -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 echo "MariaDB on 127.0.0.1:$PORT"
 
 step "sample data: database shop"

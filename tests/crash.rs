@@ -53,12 +53,7 @@ fn a_backup_killed_mid_stream_is_marked_interrupted_by_the_next_run() {
         "head -c 3000000 /dev/zero; sleep 60",
         "out",
     ));
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
-        .arg("--config")
-        .arg(s.config())
-        .arg("backup")
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn_backup();
     wait_for("the partial archive", || {
         partials(&s) == 1 && s.repo().join("catalog.sqlite3").exists()
     });
@@ -115,12 +110,7 @@ fn kills_at_many_moments_never_break_the_repository() {
     }
     s.write_config(&files_source("f", &[&src]));
     for delay_ms in [5u64, 30, 80, 150, 300, 600] {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
-            .arg("--config")
-            .arg(s.config())
-            .arg("backup")
-            .spawn()
-            .unwrap();
+        let mut child = s.spawn_backup();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         child.wait().unwrap();

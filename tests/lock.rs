@@ -7,12 +7,7 @@ use std::time::{Duration, Instant};
 fn a_second_backup_exits_at_once_while_one_runs() {
     let s = Scratch::new();
     s.write_config(&shell_source("slow", "sleep 30", "out"));
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
-        .arg("--config")
-        .arg(s.config())
-        .arg("backup")
-        .spawn()
-        .unwrap();
+    let mut first = s.spawn_backup();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !s.repo().join("catalog.sqlite3").exists() || s.events().is_empty() {
         assert!(Instant::now() < deadline, "first backup never started");

@@ -248,18 +248,7 @@ fn a_flipped_byte_gives_eio_on_that_file_only() {
     s.write_config(&files_source("f", &[&src]));
     s.cmd(&["backup"]).assert().code(0);
     let bad = member_of("f", &src.join("bad"));
-    let m = s.catalog().member(1, &bad).unwrap().unwrap();
-    let at = m.offset + m.frames[1].offset + 100;
-    let tar = s.repo().join(&s.events()[0].file);
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&tar)
-        .unwrap();
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, at).unwrap();
-    f.write_all_at(&[!b[0]], at).unwrap();
-    drop(f);
+    s.damage_frame(&bad, 1);
 
     let mnt = s.path().join("mnt");
     let _m = Mounted::new(&s.config(), &mnt);
@@ -277,16 +266,24 @@ fn a_flipped_byte_gives_eio_on_that_file_only() {
     );
 }
 
-#[test]
-fn writes_are_refused_and_sigterm_unmounts_cleanly() {
+/// A repository with one tiny event, mounted; `None` when FUSE is missing.
+fn one_event_mounted() -> Option<(Scratch, PathBuf, Mounted)> {
     if !mount::available() {
-        return;
+        return None;
     }
     let s = Scratch::new();
     s.write_config(&shell_source("c", "echo x", "out"));
     s.cmd(&["backup"]).assert().code(0);
     let mnt = s.path().join("mnt");
-    let mut m = Mounted::new(&s.config(), &mnt);
+    let m = Mounted::new(&s.config(), &mnt);
+    Some((s, mnt, m))
+}
+
+#[test]
+fn writes_are_refused_and_sigterm_unmounts_cleanly() {
+    let Some((_s, mnt, mut m)) = one_event_mounted() else {
+        return;
+    };
     let f = mnt.join("latest/c/out");
     let e = std::fs::OpenOptions::new()
         .write(true)
@@ -303,14 +300,9 @@ fn writes_are_refused_and_sigterm_unmounts_cleanly() {
 
 #[test]
 fn a_stale_mountpoint_is_reported_with_the_command_that_clears_it() {
-    if !mount::available() {
+    let Some((s, mnt, mut m)) = one_event_mounted() else {
         return;
-    }
-    let s = Scratch::new();
-    s.write_config(&shell_source("c", "echo x", "out"));
-    s.cmd(&["backup"]).assert().code(0);
-    let mnt = s.path().join("mnt");
-    let mut m = Mounted::new(&s.config(), &mnt);
+    };
     m.kill();
     let out = s.cmd(&["mount"]).arg(&mnt).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

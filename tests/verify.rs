@@ -1,7 +1,6 @@
 //! `strata verify` and every read path catch damage and name the member and frame.
 
 use crate::support::{files_source, member_of, tree, Scratch};
-use std::os::unix::fs::FileExt;
 
 #[test]
 fn verify_catches_a_flipped_byte_and_names_member_and_frame() {
@@ -15,19 +14,7 @@ fn verify_catches_a_flipped_byte_and_names_member_and_frame() {
     s.cmd(&["verify", "1"]).assert().code(0);
 
     let big = member_of("f", &src.join("big"));
-    let m = s.catalog().member(1, &big).unwrap().unwrap();
-    let fr = m.frames[1];
-    let at = m.offset + fr.offset + fr.compressed_size as u64 / 2;
-    let tar = s.repo().join(&s.events()[0].file);
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&tar)
-        .unwrap();
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, at).unwrap();
-    f.write_all_at(&[b[0] ^ 0x10], at).unwrap();
-    drop(f);
+    s.damage_frame(&big, 1);
 
     let out = s.cmd(&["verify", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

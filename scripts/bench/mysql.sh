@@ -1,26 +1,17 @@
 #!/usr/bin/env bash
-# Benchmark: dumping ~1 GB of rows (three big tables and a hundred small ones) from a
+# Benchmark: dumping about 1.2 GB of SQL rows (three big tables and a hundred small ones) from a
 # private MariaDB, in one run: strata backup (compressed, hashed, catalogued) vs
 # mysqldump --single-transaction | zstd, and mydumper unchunked and chunked
 # (uncompressed). Prints times, ratios and peak memory. Sourced by scripts/bench.sh.
 set -euo pipefail
 
 MDIR="$WORK/mysql"
-SOCK="$MDIR/mysqld.sock"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-ROWS_SCALE="${BENCH_MYSQL_SCALE:-1}"   # 1 = about 1 GB of SQL text
-if [ ! -f "$MDIR/.loaded-$ROWS_SCALE" ]; then
-    rm -rf "$MDIR"; mkdir -p "$MDIR"
-    mariadb-install-db --no-defaults --datadir="$MDIR/data" --user="$(id -un)" \
-        --auth-root-authentication-method=socket --skip-test-db >/dev/null
-fi
-mariadbd --no-defaults --datadir="$MDIR/data" --socket="$SOCK" --port="$PORT" \
-    --bind-address=127.0.0.1 --user="$(id -un)" --log-error="$MDIR/error.log" \
-    --innodb-buffer-pool-size=2G --log-bin=binlog --server-id=1 --skip-name-resolve &
-SERVER_PID=$!
+PORT=$(free_port)
+ROWS_SCALE="${BENCH_MYSQL_SCALE:-2}"   # 1 = about 600 MiB of SQL text
+[ -f "$MDIR/.loaded-$ROWS_SCALE" ] || rm -rf "$MDIR"
+start_mariadb "$MDIR" "$PORT" --innodb-buffer-pool-size=2G
 trap 'kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null' EXIT
 sql() { mariadb --no-defaults --socket="$SOCK" -uroot "$@"; }
-for _ in $(seq 150); do sql -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 
 if [ ! -f "$MDIR/.loaded-$ROWS_SCALE" ]; then
     echo "loading ~$ROWS_SCALE GB of rows (once; kept in $MDIR)"

@@ -30,3 +30,34 @@ ensure_cargo() {
 
 # The packages the tests and the demo need.
 TEST_PACKAGES=(mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux)
+
+# free_port: a free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_mariadb DIR PORT [mariadbd options...]: a private MariaDB with its datadir,
+# socket and log under DIR (created with mariadb-install-db when new), listening on
+# 127.0.0.1:PORT; never the system instance. Sets SERVER_PID and SOCK; waits until it
+# answers.
+start_mariadb() {
+    local dir=$1 port=$2
+    shift 2
+    SOCK="$dir/mysqld.sock"
+    if [ ! -d "$dir/data" ]; then
+        mkdir -p "$dir"
+        mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+            --auth-root-authentication-method=socket --skip-test-db >/dev/null
+    fi
+    mariadbd --no-defaults --datadir="$dir/data" --socket="$SOCK" --port="$port" \
+        --bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$dir/mysqld.pid" \
+        --log-error="$dir/error.log" --log-bin=binlog --server-id=1 --skip-name-resolve "$@" &
+    SERVER_PID=$!
+    for _ in $(seq 150); do
+        mariadb --no-defaults --socket="$SOCK" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.2
+    done
+    echo "MariaDB did not start; see $dir/error.log" >&2
+    return 1
+}

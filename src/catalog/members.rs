@@ -78,17 +78,11 @@ fn row(r: &Row) -> rusqlite::Result<(i64, Member)> {
 impl Catalog {
     /// The members of an event in archive order, without their frames.
     pub fn members(&self, event_id: i64) -> Result<Vec<Member>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM members WHERE event_id = ?1 ORDER BY id"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([event_id], |r| row(r).map(|(_, m)| m))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        Ok(self
+            .members_with_ids(event_id)?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect())
     }
 
     /// One member of an event, with its frames.
@@ -113,18 +107,8 @@ impl Catalog {
 
     /// The members of an event with their frames (verify, restore of everything).
     pub fn members_with_frames(&self, event_id: i64) -> Result<Vec<Member>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM members WHERE event_id = ?1 ORDER BY id"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = st.query_map([event_id], row).map_err(|e| self.err(e))?;
-        let list = rows
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        drop(st);
-        list.into_iter()
+        self.members_with_ids(event_id)?
+            .into_iter()
             .map(|(id, mut m)| {
                 m.frames = self.frames(id)?;
                 Ok(m)

@@ -112,7 +112,10 @@ impl<W: Write> FramedWriter<W> {
         }
         self.out.flush()?;
         let (sha256, blake3) = match self.hashers {
-            Some((sha, b3)) => (hex::encode(sha.finalize()), b3.finalize().to_hex().to_string()),
+            Some((sha, b3)) => (
+                hex::encode(sha.finalize()),
+                b3.finalize().to_hex().to_string(),
+            ),
             None => (String::new(), String::new()),
         };
         Ok((

@@ -58,7 +58,7 @@ fn err(e: i32) -> Errno {
 
 impl Filesystem for StrataFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        let _ = config.set_max_readahead(1 << 20);
+        let _ = config.set_max_readahead(128 << 10);
         let _ = config.set_max_background(64);
         Ok(())
     }

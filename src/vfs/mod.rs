@@ -80,6 +80,9 @@ struct Prefetch {
     frame: usize,
 }
 
+/// A read starting this close to where the previous one ended is sequential.
+const SEQUENTIAL_WINDOW: u64 = 4 << 20;
+
 struct Handle {
     /// Where the next sequential read would start.
     next: AtomicU64,
@@ -387,7 +390,11 @@ impl Vfs {
             return Ok(Vec::new());
         }
         let handle = self.handles.lock().expect("handles lock").get(&fh).cloned();
-        let sequential = handle.is_some_and(|h| h.next.swap(end, Ordering::Relaxed) == offset);
+        // The kernel's own read-ahead sends requests out of order on several threads:
+        // near the last end counts as sequential.
+        let sequential = handle.is_some_and(|h| {
+            h.next.swap(end, Ordering::Relaxed).abs_diff(offset) <= SEQUENTIAL_WINDOW
+        });
         let mut out = Vec::with_capacity((end - offset) as usize);
         if node.parts.is_empty() {
             self.read_member(&tree, local, offset, end, sequential, &mut out)?;

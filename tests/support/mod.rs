@@ -64,6 +64,33 @@ impl Scratch {
         c
     }
 
+    /// `strata --config <this config> backup` started in the background.
+    pub fn spawn_backup(&self) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .arg("--config")
+            .arg(self.config())
+            .arg("backup")
+            .spawn()
+            .expect("spawn strata backup")
+    }
+
+    /// Flips the bits of one byte in the middle of frame `frame` of `member` of event 1.
+    pub fn damage_frame(&self, member: &str, frame: usize) {
+        use std::os::unix::fs::FileExt;
+        let m = self.catalog().member(1, member).unwrap().unwrap();
+        let fr = m.frames[frame];
+        let at = m.offset + fr.offset + fr.compressed_size as u64 / 2;
+        let tar = self.repo().join(&self.events()[0].file);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(tar)
+            .unwrap();
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[!b[0]], at).unwrap();
+    }
+
     pub fn catalog(&self) -> strata::catalog::Catalog {
         strata::catalog::Catalog::open(&self.repo()).expect("catalog")
     }

@@ -6,7 +6,7 @@
 
 use super::connect::Connect;
 use super::schema::{self, Table, TableType};
-use super::sql::{ident, quote_str, ColumnFormat};
+use super::sql::{ident, quote_str, write_row, ColumnFormat};
 use crate::error::{Error, IoContext, Result};
 use crate::format::frame::FramedWriter;
 use crate::model::{Spool, SpooledPart};
@@ -150,14 +150,7 @@ fn rows(conn: &mut Conn, c: &Connect, job: &Job, w: &mut impl Write) -> Result<(
         for row in set {
             let row = row.map_err(|e| c.err(&e))?;
             line.clear();
-            line.push(b'(');
-            for (i, f) in formats.iter().enumerate() {
-                if i > 0 {
-                    line.push(b',');
-                }
-                f.write(&mut line, row.as_ref(i).unwrap_or(&mysql::Value::NULL));
-            }
-            line.push(b')');
+            write_row(&mut line, &formats, &row);
             if in_stmt == 0 {
                 w.write_all(insert.as_bytes()).map_err(wr)?;
             } else {

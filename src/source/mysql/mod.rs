@@ -154,7 +154,10 @@ impl MysqlSource {
         let mut plans = Vec::new();
         let mut jobs: Vec<Job> = Vec::new();
         let mut listed = Vec::new();
-        for db in schema::databases(c0, c)?.into_iter().filter(|d| self.wanted(d)) {
+        for db in schema::databases(c0, c)?
+            .into_iter()
+            .filter(|d| self.wanted(d))
+        {
             let tables: Vec<(Table, Category)> = schema::tables(c0, c, &db)?
                 .into_iter()
                 .map(|t| {
@@ -166,7 +169,10 @@ impl MysqlSource {
         }
         // Ranges cost a re-hash of the joined member: cut only tables big enough to
         // hold up the other workers (more than their share of all rows).
-        let total_rows: u64 = listed.iter().flat_map(|(_, ts)| ts.iter().map(|(t, _)| t.rows)).sum();
+        let total_rows: u64 = listed
+            .iter()
+            .flat_map(|(_, ts)| ts.iter().map(|(t, _)| t.rows))
+            .sum();
         let share = total_rows / self.threads.max(1) as u64;
         for (db, tables) in listed {
             let create = schema::create_database(c0, c, &db)?;
@@ -186,7 +192,11 @@ impl MysqlSource {
                 }
                 let no_data = *cat == Category::Ephemeral;
                 let mut ranges = vec![None];
-                if !no_data && t.kind != TableType::Sequence && t.rows > self.chunk_rows && t.rows > share {
+                if !no_data
+                    && t.kind != TableType::Sequence
+                    && t.rows > self.chunk_rows
+                    && t.rows > share
+                {
                     let pk = schema::primary_key(c0, c, &db, &t.name)?;
                     let int = ["tinyint", "smallint", "mediumint", "int", "bigint"];
                     if let [(col, ty)] = pk.as_slice() {

@@ -22,26 +22,52 @@ fn get(row: &Row, name: &str) -> Option<String> {
     }
 }
 
-/// Wraps a statement in its recorded sql_mode and character set, with `;;` delimiters.
-fn wrapped(out: &mut String, sql_mode: &str, charset: &str, collation: &str, body: &str) {
+/// Appends `DROP <what> IF EXISTS` and the definition of one trigger, routine or event
+/// (`SHOW CREATE <what>`), wrapped in its own sql_mode and character set between `;;`
+/// delimiters. A definition the user may not read is an error, never a silent gap.
+fn object(
+    conn: &mut Conn,
+    c: &Connect,
+    db: &str,
+    what: &str,
+    name: &str,
+    column: &str,
+    out: &mut String,
+) -> Result<()> {
+    let rows: Vec<Row> = conn
+        .query(format!("SHOW CREATE {what} {}.{}", ident(db), ident(name)))
+        .map_err(|e| c.err(&e))?;
+    let row = rows.first();
+    let body = row.and_then(|r| get(r, column)).ok_or_else(|| {
+        Error::Other(format!(
+            "{} {db}.{name}: the definition is not readable; grant the backup user SELECT on mysql.* (or SHOW_ROUTINE)",
+            what.to_lowercase()
+        ))
+    })?;
+    let row = row.expect("a body implies a row");
+    let field = |k: &str, default: &str| get(row, k).unwrap_or_else(|| default.to_string());
+    let _ = writeln!(out, "DROP {what} IF EXISTS {};", ident(name));
     let _ = writeln!(
         out,
         "SET @saved_sql_mode = @@sql_mode, sql_mode = {};",
-        quote_str(sql_mode)
+        quote_str(&field("sql_mode", ""))
     );
     let _ = writeln!(
         out,
-        "SET @saved_cs_client = @@character_set_client, character_set_client = {charset};"
+        "SET @saved_cs_client = @@character_set_client, character_set_client = {};",
+        field("character_set_client", "utf8mb4")
     );
     let _ = writeln!(
         out,
-        "SET @saved_col_connection = @@collation_connection, collation_connection = {collation};"
+        "SET @saved_col_connection = @@collation_connection, collation_connection = {};",
+        field("collation_connection", "utf8mb4_general_ci")
     );
     let _ = writeln!(out, "DELIMITER ;;\n{body} ;;\nDELIMITER ;");
     let _ = writeln!(
         out,
         "SET sql_mode = @saved_sql_mode, character_set_client = @saved_cs_client, collation_connection = @saved_col_connection;\n"
     );
+    Ok(())
 }
 
 /// The objects member of `db`.
@@ -78,99 +104,36 @@ pub fn dump(conn: &mut Conn, c: &Connect, db: &str, tables: &[Table]) -> Result<
         }
         out.push('\n');
         for v in &views {
-            let rows = q(
-                conn,
-                format!("SHOW CREATE VIEW {}.{}", ident(db), ident(&v.name)),
-            )?;
-            let row = rows
-                .first()
-                .ok_or_else(|| Error::Other(format!("view {db}.{}: no definition", v.name)))?;
-            let body = get(row, "Create View").unwrap_or_default();
-            let cs = get(row, "character_set_client").unwrap_or_else(|| "utf8mb4".into());
-            let col =
-                get(row, "collation_connection").unwrap_or_else(|| "utf8mb4_general_ci".into());
-            let body = body.replacen("CREATE ", "CREATE OR REPLACE ", 1);
-            wrapped(&mut out, "", &cs, &col, &body);
+            object(conn, c, db, "VIEW", &v.name, "Create View", &mut out)?;
         }
     }
-    for t in q(conn, format!("SHOW TRIGGERS FROM {}", ident(db)))? {
-        let name = get(&t, "Trigger").unwrap_or_default();
-        let rows = q(
+    let names = |conn: &mut Conn, sql: String, col: &str| -> Result<Vec<String>> {
+        Ok(q(conn, sql)?.iter().filter_map(|r| get(r, col)).collect())
+    };
+    for name in names(conn, format!("SHOW TRIGGERS FROM {}", ident(db)), "Trigger")? {
+        object(
             conn,
-            format!("SHOW CREATE TRIGGER {}.{}", ident(db), ident(&name)),
-        )?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::Other(format!("trigger {db}.{name}: no definition")))?;
-        let body = get(row, "SQL Original Statement").ok_or_else(|| {
-            Error::Other(format!(
-                "trigger {db}.{name}: its definition is not readable (privileges?)"
-            ))
-        })?;
-        let _ = writeln!(out, "DROP TRIGGER IF EXISTS {};", ident(&name));
-        wrapped(
+            c,
+            db,
+            "TRIGGER",
+            &name,
+            "SQL Original Statement",
             &mut out,
-            &get(row, "sql_mode").unwrap_or_default(),
-            &get(row, "character_set_client").unwrap_or_else(|| "utf8mb4".into()),
-            &get(row, "collation_connection").unwrap_or_else(|| "utf8mb4_general_ci".into()),
-            &body,
-        );
+        )?;
     }
-    for kind in ["PROCEDURE", "FUNCTION"] {
+    for (what, column) in [
+        ("PROCEDURE", "Create Procedure"),
+        ("FUNCTION", "Create Function"),
+    ] {
         let list: Vec<Row> = conn
-            .exec(format!("SHOW {kind} STATUS WHERE Db = ?"), (db,))
+            .exec(format!("SHOW {what} STATUS WHERE Db = ?"), (db,))
             .map_err(|e| c.err(&e))?;
-        for r in list {
-            let name = get(&r, "Name").unwrap_or_default();
-            let rows = q(
-                conn,
-                format!("SHOW CREATE {kind} {}.{}", ident(db), ident(&name)),
-            )?;
-            let col = if kind == "PROCEDURE" {
-                "Create Procedure"
-            } else {
-                "Create Function"
-            };
-            let body = rows.first().and_then(|row| get(row, col)).ok_or_else(|| {
-                Error::Other(format!(
-                    "{} {db}.{name}: the body is not readable; grant SELECT on mysql.proc (or SHOW_ROUTINE) to the backup user",
-                    kind.to_lowercase()
-                ))
-            })?;
-            let row = &rows[0];
-            let _ = writeln!(out, "DROP {kind} IF EXISTS {};", ident(&name));
-            wrapped(
-                &mut out,
-                &get(row, "sql_mode").unwrap_or_default(),
-                &get(row, "character_set_client").unwrap_or_else(|| "utf8mb4".into()),
-                &get(row, "collation_connection").unwrap_or_else(|| "utf8mb4_general_ci".into()),
-                &body,
-            );
+        for name in list.iter().filter_map(|r| get(r, "Name")) {
+            object(conn, c, db, what, &name, column, &mut out)?;
         }
     }
-    for e in q(conn, format!("SHOW EVENTS FROM {}", ident(db)))? {
-        let name = get(&e, "Name").unwrap_or_default();
-        let rows = q(
-            conn,
-            format!("SHOW CREATE EVENT {}.{}", ident(db), ident(&name)),
-        )?;
-        let body = rows
-            .first()
-            .and_then(|row| get(row, "Create Event"))
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "event {db}.{name}: its definition is not readable (privileges?)"
-                ))
-            })?;
-        let row = &rows[0];
-        let _ = writeln!(out, "DROP EVENT IF EXISTS {};", ident(&name));
-        wrapped(
-            &mut out,
-            &get(row, "sql_mode").unwrap_or_default(),
-            &get(row, "character_set_client").unwrap_or_else(|| "utf8mb4".into()),
-            &get(row, "collation_connection").unwrap_or_else(|| "utf8mb4_general_ci".into()),
-            &body,
-        );
+    for name in names(conn, format!("SHOW EVENTS FROM {}", ident(db)), "Name")? {
+        object(conn, c, db, "EVENT", &name, "Create Event", &mut out)?;
     }
     Ok(out)
 }

@@ -5,7 +5,7 @@
 
 use super::connect::Connect;
 use super::schema::{self, Table};
-use super::sql::{ident, ColumnFormat};
+use super::sql::{ident, write_row, ColumnFormat};
 use crate::error::{Error, IoContext, Result};
 use mysql::prelude::Queryable;
 use mysql::Conn;
@@ -64,14 +64,10 @@ fn table_sql(conn: &mut Conn, c: &Connect, e: &Entry) -> Result<String> {
     while let Some(set) = result.iter() {
         for row in set {
             let row = row.map_err(|err| c.err(&err))?;
-            body.extend_from_slice(if n == 0 { b"(" } else { b",\n(" });
-            for (i, f) in formats.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                f.write(&mut body, row.as_ref(i).unwrap_or(&mysql::Value::NULL));
+            if n > 0 {
+                body.extend_from_slice(b",\n");
             }
-            body.push(b')');
+            write_row(&mut body, &formats, &row);
             n += 1;
         }
     }

@@ -146,6 +146,18 @@ impl ColumnFormat {
     }
 }
 
+/// Appends one row as `(v1,v2,...)`.
+pub fn write_row(out: &mut Vec<u8>, formats: &[ColumnFormat], row: &mysql::Row) {
+    out.push(b'(');
+    for (i, f) in formats.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        f.write(out, row.as_ref(i).unwrap_or(&Value::NULL));
+    }
+    out.push(b')');
+}
+
 /// Appends `v` zero-padded to `width` digits.
 fn digits(out: &mut Vec<u8>, v: u32, width: usize) {
     let mut b = itoa::Buffer::new();
@@ -192,7 +204,14 @@ mod tests {
 
     #[test]
     fn floats_are_written_in_shortest_round_trip_form() {
-        for f in [0.1f32, 1.0 / 3.0, f32::MAX, f32::MIN_POSITIVE, -2.5e-38, 16777216.0] {
+        for f in [
+            0.1f32,
+            1.0 / 3.0,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            -2.5e-38,
+            16777216.0,
+        ] {
             let s = ryu::Buffer::new().format(f).to_string();
             assert_eq!(s.parse::<f32>().unwrap(), f, "{s}");
             // The server reads it as a double and rounds to float.
