@@ -318,3 +318,25 @@ fn a_stale_mountpoint_is_reported_with_the_command_that_clears_it() {
         .unwrap()
         .success());
 }
+
+#[test]
+fn a_deleted_archive_fails_only_its_own_event() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    s.write_config(&shell_source("c", "echo one", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    s.write_config(&shell_source("c", "echo two", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    std::fs::remove_file(s.repo().join(&s.events()[0].file)).unwrap();
+    let mnt = s.path().join("mnt");
+    let _m = Mounted::new(&s.config(), &mnt);
+    let e = std::fs::read(event_dir(&s, &mnt, 1).join("c/out")).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    assert_eq!(
+        std::fs::read(event_dir(&s, &mnt, 2).join("c/out")).unwrap(),
+        b"two\n"
+    );
+    assert_eq!(std::fs::read(mnt.join("latest/c/out")).unwrap(), b"two\n");
+}

@@ -14,7 +14,7 @@ trap 'kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null' EXIT
 sql() { mariadb --no-defaults --socket="$SOCK" -uroot "$@"; }
 
 if [ ! -f "$MDIR/.loaded-$ROWS_SCALE" ]; then
-    echo "loading ~$ROWS_SCALE GB of rows (once; kept in $MDIR)"
+    echo "loading rows at scale $ROWS_SCALE (once; kept in $MDIR)"
     n1=$((3000000 * ROWS_SCALE)); n2=$((2000000 * ROWS_SCALE)); n3=$((800000 * ROWS_SCALE))
     sql <<SQL
 CREATE DATABASE bench CHARACTER SET utf8mb4;
