@@ -143,30 +143,35 @@ fn rows(conn: &mut Conn, c: &Connect, job: &Job, w: &mut impl Write) -> Result<(
         .iter()
         .map(ColumnFormat::of)
         .collect();
-    let mut line = Vec::with_capacity(4096);
+    // Rows are formatted into one batch buffer, handed to the writer 256 KiB at a time.
+    let mut batch: Vec<u8> = Vec::with_capacity(320 << 10);
     let mut in_stmt = 0usize;
     let wr = |e: std::io::Error| Error::io("spool", e);
     while let Some(set) = result.iter() {
         for row in set {
             let row = row.map_err(|e| c.err(&e))?;
-            line.clear();
-            write_row(&mut line, &formats, &row);
-            if in_stmt == 0 {
-                w.write_all(insert.as_bytes()).map_err(wr)?;
+            let start = batch.len();
+            batch.extend_from_slice(if in_stmt == 0 {
+                insert.as_bytes()
             } else {
-                w.write_all(b",\n").map_err(wr)?;
-            }
-            w.write_all(&line).map_err(wr)?;
-            in_stmt += line.len() + 2;
+                b",\n"
+            });
+            write_row(&mut batch, &formats, &row);
+            in_stmt += batch.len() - start;
             if in_stmt >= job.insert_bytes {
-                w.write_all(b";\n").map_err(wr)?;
+                batch.extend_from_slice(b";\n");
                 in_stmt = 0;
+            }
+            if batch.len() >= 256 << 10 {
+                w.write_all(&batch).map_err(wr)?;
+                batch.clear();
             }
         }
     }
     if in_stmt > 0 {
-        w.write_all(b";\n").map_err(wr)?;
+        batch.extend_from_slice(b";\n");
     }
+    w.write_all(&batch).map_err(wr)?;
     Ok(())
 }
 
