@@ -4,6 +4,7 @@ mod support;
 
 mod config_errors;
 mod crash;
+mod diff;
 mod lock;
 mod mount;
 mod mysql;

@@ -121,3 +121,34 @@ pub fn cat(env: &Env, id: i64, path: &str) -> Result<u8> {
     out.flush().ctx(|| "stdout".into())?;
     Ok(exit::OK)
 }
+
+/// `strata diff`: one line per changed member (`+` added, `-` removed, `M` content,
+/// `m` metadata only), exit 1 when anything differs, as diff(1) does.
+pub fn diff(env: &Env, old: i64, new: i64, paths: &[String], as_json: bool) -> Result<u8> {
+    let cat = env.catalog()?;
+    ops::complete_event(&cat, old)?;
+    ops::complete_event(&cat, new)?;
+    let entries = crate::ops::diff::members(&cat.members(old)?, &cat.members(new)?, paths);
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("json")
+        )
+        .ctx(|| "stdout".into())?;
+    } else {
+        for e in &entries {
+            let sizes = match (e.old_size, e.new_size) {
+                (Some(a), Some(b)) if a != b => format!("  ({} -> {})", fmt::size(a), fmt::size(b)),
+                _ => String::new(),
+            };
+            writeln!(out, "{} {}{sizes}", e.change.mark(), e.path).ctx(|| "stdout".into())?;
+        }
+    }
+    Ok(if entries.is_empty() {
+        exit::OK
+    } else {
+        exit::WARN
+    })
+}

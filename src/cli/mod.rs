@@ -58,6 +58,15 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
+    /// What changed between two events (exit 0: same, 1: different, 2: trouble).
+    Diff {
+        old: i64,
+        new: i64,
+        /// Member paths or directory prefixes to compare (all when none).
+        paths: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check archives against their recorded hashes, frame by frame.
     Verify {
         id: Option<i64>,
@@ -157,6 +166,12 @@ pub fn run() -> Result<u8> {
             ref to,
         } => restore::run(&env, id, paths, to),
         Command::Verify { id, all, json } => repair::verify(&env, id, all, json),
+        Command::Diff {
+            old,
+            new,
+            ref paths,
+            json,
+        } => browse::diff(&env, old, new, paths, json),
         Command::Reindex => repair::reindex(&env),
         Command::Mount {
             ref mountpoint,

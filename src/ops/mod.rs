@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod cleanup;
+pub mod diff;
 pub mod lock;
 pub mod notify;
 pub mod read;
