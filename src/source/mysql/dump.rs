@@ -137,12 +137,7 @@ fn rows(conn: &mut Conn, c: &Connect, job: &Job, w: &mut impl Write) -> Result<(
     }
     let insert = format!("INSERT INTO {} ({list}) VALUES\n", ident(&job.table.name));
     let mut result = conn.exec_iter(sql, ()).map_err(|e| c.err(&e))?;
-    let formats: Vec<ColumnFormat> = result
-        .columns()
-        .as_ref()
-        .iter()
-        .map(ColumnFormat::of)
-        .collect();
+    let formats = ColumnFormat::all(result.columns().as_ref());
     // Rows are formatted into one batch buffer, handed to the writer 256 KiB at a time.
     let mut batch: Vec<u8> = Vec::with_capacity(320 << 10);
     let mut in_stmt = 0usize;

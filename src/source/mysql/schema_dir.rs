@@ -53,12 +53,7 @@ fn table_sql(conn: &mut Conn, c: &Connect, e: &Entry) -> Result<String> {
         ident(&e.table.name)
     );
     let mut result = conn.exec_iter(sql, ()).map_err(|err| c.err(&err))?;
-    let formats: Vec<ColumnFormat> = result
-        .columns()
-        .as_ref()
-        .iter()
-        .map(ColumnFormat::of)
-        .collect();
+    let formats = ColumnFormat::all(result.columns().as_ref());
     let mut body = Vec::new();
     let mut n = 0;
     while let Some(set) = result.iter() {

@@ -83,6 +83,11 @@ impl ColumnFormat {
         })
     }
 
+    /// The formats of every column of a result.
+    pub fn all(columns: &[Column]) -> Vec<ColumnFormat> {
+        columns.iter().map(ColumnFormat::of).collect()
+    }
+
     pub fn write(&self, out: &mut Vec<u8>, v: &Value) {
         match v {
             Value::NULL => out.extend_from_slice(b"NULL"),
