@@ -60,7 +60,7 @@ printf 'demo-password\n' > mysql.pw && chmod 600 mysql.pw
 
 cat > strata.toml <<TOML
 repository = "$DEMO_DIR/repo"
-compression_level = 3
+compression_level = 1
 
 [[source]]
 name = "db"

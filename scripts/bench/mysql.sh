@@ -42,7 +42,6 @@ sql -N -e "SELECT CONCAT(ROUND(SUM(DATA_LENGTH)/1048576), ' MiB of InnoDB data i
 export MYSQL_PWD=bench-pw
 cat > "$WORK/mysql.toml" <<TOML
 repository = "$WORK/mysql-repo"
-compression_level = 3
 [[source]]
 name = "db"
 kind = "mysql"
@@ -56,12 +55,12 @@ echo
 echo "== MySQL dump of database bench ($(nproc) cores, server on the same machine), best of $RUNS"
 # Every contender starts with the tables in the buffer pool.
 WARM="sql -e 'CHECKSUM TABLE bench.events, bench.orders, bench.blobs' >/dev/null"
-BEFORE="rm -rf '$WORK/mysql-repo'" measure "strata backup (zstd, hashed)" "$STRATA" --config "$WORK/mysql.toml" -q backup
+BEFORE="rm -rf '$WORK/mysql-repo'" measure "strata backup (default level 1, hashed)" "$STRATA" --config "$WORK/mysql.toml" -q backup
 t_strata=$t; m_strata=$rss
 sql_bytes=$("$STRATA" --config "$WORK/mysql.toml" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["bytes"])')
-sed 's/^compression_level = 3/compression_level = 1/' "$WORK/mysql.toml" > "$WORK/mysql-1.toml"
-BEFORE="rm -rf '$WORK/mysql-repo'" measure "strata backup, compression_level = 1" "$STRATA" --config "$WORK/mysql-1.toml" -q backup
-t_strata1=$t
+sed 's/^repository = .*/&\ncompression_level = 3/' "$WORK/mysql.toml" > "$WORK/mysql-3.toml"
+BEFORE="rm -rf '$WORK/mysql-repo'" measure "strata backup, compression_level = 3" "$STRATA" --config "$WORK/mysql-3.toml" -q backup
+t_strata3=$t
 BEFORE="" measure "mysqldump --single-transaction | zstd" sh -c \
     "mysqldump --no-defaults -h127.0.0.1 -P$PORT -ubench --single-transaction --skip-lock-tables bench | zstd -q -T0 -3 > '$WORK/mysqldump.sql.zst'"
 t_mysqldump=$t
@@ -81,7 +80,7 @@ echo
 printf 'output: strata %d MiB archive; mydumper %s MiB uncompressed\n' $((sql_bytes >> 20)) "${myd_bytes:+$((myd_bytes >> 20))}"
 awk -v a="$t_strata" -v b="$t_mysqldump" 'BEGIN { printf "ratio strata / (mysqldump|zstd): %.2f\n", a / b }'
 [ -n "$best_myd" ] && awk -v a="$t_strata" -v b="$best_myd" 'BEGIN { printf "ratio strata / best mydumper (uncompressed): %.2f  (below 1: strata is faster)\n", a / b }'
-[ -n "$best_myd" ] && awk -v a="$t_strata1" -v b="$best_myd" 'BEGIN { printf "ratio strata level 1 / best mydumper (uncompressed): %.2f\n", a / b }'
+[ -n "$best_myd" ] && awk -v a="$t_strata3" -v b="$best_myd" 'BEGIN { printf "ratio strata level 3 / best mydumper (uncompressed): %.2f\n", a / b }'
 echo "strata peak RSS: $m_strata MiB"
 WARM=""
 kill $SERVER_PID; wait $SERVER_PID 2>/dev/null || true; trap - EXIT
