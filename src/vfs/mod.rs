@@ -193,6 +193,23 @@ impl Vfs {
         }
     }
 
+    /// The directory of an event, from its catalog row alone: listing a month must not
+    /// load the trees of its events.
+    fn event_attr(ev: &Event) -> Attr {
+        Attr {
+            perm: 0o755,
+            immutable: true,
+            ..dir_attr(inode::encode(Ino::Event(ev.id)), ev.start_time)
+        }
+    }
+
+    /// Complete event `id` (ENOENT otherwise).
+    fn complete(&self, id: i64) -> std::result::Result<Event, i32> {
+        self.cat(|c| c.event(id))?
+            .filter(|e| e.is_complete())
+            .ok_or(libc::ENOENT)
+    }
+
     fn latest(&self) -> std::result::Result<Option<Event>, i32> {
         self.cat(|c| c.latest_complete())
     }
@@ -209,7 +226,7 @@ impl Vfs {
                     ..dir_attr(ino, ev.start_time)
                 })
             }
-            Ino::Event(id) => Ok(Self::node_attr(&*self.tree(id)?, 0)),
+            Ino::Event(id) => Ok(Self::event_attr(&self.complete(id)?)),
             Ino::Node(id, local) => {
                 let tree = self.tree(id)?;
                 if local as usize >= tree.nodes.len() {
@@ -241,13 +258,11 @@ impl Vfs {
             }
             Ino::Month(y, m) => {
                 let id: i64 = name.parse().map_err(|_| libc::ENOENT)?;
-                let tree = self.tree(id)?;
-                if !tree.event.file.starts_with(&format!("{y:04}/{m:02}/"))
-                    || name != id.to_string()
-                {
+                let ev = self.complete(id)?;
+                if !ev.file.starts_with(&format!("{y:04}/{m:02}/")) || name != id.to_string() {
                     return Err(libc::ENOENT);
                 }
-                Ok(Self::node_attr(&tree, 0))
+                Ok(Self::event_attr(&ev))
             }
             Ino::Event(id) => self.child(id, 0, name),
             Ino::Node(id, local) => self.child(id, local, name),
