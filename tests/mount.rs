@@ -340,3 +340,39 @@ fn a_deleted_archive_fails_only_its_own_event() {
     );
     assert_eq!(std::fs::read(mnt.join("latest/c/out")).unwrap(), b"two\n");
 }
+
+#[test]
+fn other_users_see_the_mount_only_with_allow_other() {
+    if !mount::available() {
+        return;
+    }
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: switching to another user needs root");
+        return;
+    }
+    let s = Scratch::new();
+    crate::support::tree::chmod(s.path(), 0o755);
+    s.write_config(&shell_source("c", "echo x", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    let as_nobody = |path: &std::path::Path| {
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "ls"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let mnt = s.path().join("mnt");
+    {
+        let _m = Mounted::new(&s.config(), &mnt);
+        let out = as_nobody(&mnt.join("latest/c"));
+        assert!(!out.status.success(), "another user listed a private mount");
+    }
+    let _m = Mounted::with_args(&s.config(), &mnt, &["--allow-other"]);
+    let out = as_nobody(&mnt.join("latest/c"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "out");
+}

@@ -39,11 +39,17 @@ pub fn is_mounted(dir: &Path) -> bool {
 impl Mounted {
     /// Mounts the repository of `config` at `dir` (created if needed).
     pub fn new(config: &Path, dir: &Path) -> Mounted {
+        Self::with_args(config, dir, &[])
+    }
+
+    /// Mounts with extra `strata mount` options.
+    pub fn with_args(config: &Path, dir: &Path, extra: &[&str]) -> Mounted {
         std::fs::create_dir_all(dir).unwrap();
         let child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
             .arg("--config")
             .arg(config)
             .args(["mount", "--cache-size", "8MiB"])
+            .args(extra)
             .arg(dir)
             .spawn()
             .expect("spawn strata mount");
