@@ -275,9 +275,21 @@ impl MysqlSource {
                 .and_then(|_| conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT"))
                 .map_err(|e| c.err(&e))?;
         }
-        let status: Option<mysql::Row> = c0
+        // MySQL 8.4 renamed the statement; a server without a binlog returns no row.
+        let status: Option<mysql::Row> = match c0
             .query_first("SHOW MASTER STATUS")
-            .map_err(|e| c.err(&e))?;
+            .or_else(|_| c0.query_first("SHOW BINARY LOG STATUS"))
+        {
+            Ok(row) => row,
+            Err(e) => {
+                sink.warn(format!(
+                    "source '{}': the binlog position is not recorded: {} (grant BINLOG MONITOR or REPLICATION CLIENT)",
+                    self.name,
+                    connect::one_line(&e)
+                ));
+                None
+            }
+        };
         if let Some(row) = status {
             let file: Option<String> = row.get(0);
             let pos: Option<u64> = row.get(1);
