@@ -44,14 +44,15 @@ start_mariadb() {
     local dir=$1 port=$2
     shift 2
     SOCK="$dir/mysqld.sock"
+    # Its own tmpdir: a starting mariadbd deletes the `#sql*` files it finds there.
+    mkdir -p "$dir/tmp"
     if [ ! -d "$dir/data" ]; then
-        mkdir -p "$dir"
-        mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+        TMPDIR="$dir/tmp" mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
             --auth-root-authentication-method=socket --skip-test-db >/dev/null
     fi
     mariadbd --no-defaults --datadir="$dir/data" --socket="$SOCK" --port="$port" \
         --bind-address=127.0.0.1 --user="$(id -un)" --pid-file="$dir/mysqld.pid" \
-        --log-error="$dir/error.log" --log-bin=binlog --server-id=1 --skip-name-resolve "$@" &
+        --log-error="$dir/error.log" --tmpdir="$dir/tmp" --log-bin=binlog --server-id=1 --skip-name-resolve "$@" &
     SERVER_PID=$!
     for _ in $(seq 150); do
         mariadb --no-defaults --socket="$SOCK" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0

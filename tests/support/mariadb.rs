@@ -92,7 +92,12 @@ impl MariaDb {
             .map_err(|e| e.to_string())?;
         let datadir = dir.path().join("data");
         let socket = dir.path().join("mysqld.sock");
+        // Its own tmpdir: a starting mariadbd deletes `#sql*` files it finds in its
+        // tmpdir, which would pull the temporary tables from under the other servers.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
         let out = Command::new(&install)
+            .env("TMPDIR", &tmp)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", datadir.display()))
             .args([
