@@ -128,6 +128,7 @@ impl MariaDb {
                 "--log-error={}",
                 dir.path().join("error.log").display()
             ))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--user=root",
