@@ -5,7 +5,6 @@
 
 use mysql::consts::ColumnType as T;
 use mysql::{Column, Value};
-use std::fmt::Write as _;
 
 /// `` `name` `` with backquotes doubled.
 pub fn ident(name: &str) -> String {
@@ -111,11 +110,7 @@ impl ColumnFormat {
             Value::Double(d) => float(out, *d, ryu::Buffer::new().format(*d)),
             Value::Date(y, mo, d, h, mi, s, us) => {
                 out.push(b'\'');
-                digits(out, *y as u32, 4);
-                out.push(b'-');
-                digits(out, *mo as u32, 2);
-                out.push(b'-');
-                digits(out, *d as u32, 2);
+                three(out, [*y as u32, *mo as u32, *d as u32], [4, 2, 2], b'-');
                 let time = match self.0 {
                     Fmt::DateTime(dec) | Fmt::Time(dec) => Some(dec),
                     Fmt::Date => None,
@@ -123,29 +118,24 @@ impl ColumnFormat {
                 };
                 if let Some(dec) = time {
                     out.push(b' ');
-                    digits(out, *h as u32, 2);
-                    out.push(b':');
-                    digits(out, *mi as u32, 2);
-                    out.push(b':');
-                    digits(out, *s as u32, 2);
-                    let mut t = String::new();
-                    fraction(&mut t, *us, dec);
-                    out.extend_from_slice(t.as_bytes());
+                    three(out, [*h as u32, *mi as u32, *s as u32], [2, 2, 2], b':');
+                    fraction(out, *us, dec);
                 }
                 out.push(b'\'');
             }
             Value::Time(neg, days, h, mi, s, us) => {
-                let mut t = String::with_capacity(20);
-                let hours = *days as u64 * 24 + *h as u64;
-                let _ = write!(
-                    t,
-                    "'{}{hours:02}:{mi:02}:{s:02}",
-                    if *neg { "-" } else { "" }
+                out.push(b'\'');
+                if *neg {
+                    out.push(b'-');
+                }
+                three(
+                    out,
+                    [*days * 24 + *h as u32, *mi as u32, *s as u32],
+                    [2, 2, 2],
+                    b':',
                 );
-                let dec = if let Fmt::Time(d) = self.0 { d } else { 6 };
-                fraction(&mut t, *us, dec);
-                t.push('\'');
-                out.extend_from_slice(t.as_bytes());
+                fraction(out, *us, if let Fmt::Time(d) = self.0 { d } else { 6 });
+                out.push(b'\'');
             }
         }
     }
@@ -182,17 +172,24 @@ fn float(out: &mut Vec<u8>, v: f64, text: &str) {
     }
 }
 
-/// Appends `.ffffff` cut to `dec` digits (nothing when `dec` is 0 and `us` is 0).
-fn fraction(t: &mut String, us: u32, dec: u8) {
-    if dec == 0 {
-        if us != 0 {
-            let _ = write!(t, ".{us:06}");
+/// Appends three zero-padded numbers joined by `sep` (a date or a time of day).
+fn three(out: &mut Vec<u8>, v: [u32; 3], width: [usize; 3], sep: u8) {
+    for (i, (v, w)) in v.into_iter().zip(width).enumerate() {
+        if i > 0 {
+            out.push(sep);
         }
+        digits(out, v, w);
+    }
+}
+
+/// Appends `.ffffff` cut to `dec` digits (nothing when `dec` is 0 and `us` is 0).
+fn fraction(out: &mut Vec<u8>, us: u32, dec: u8) {
+    let dec = if dec == 0 && us != 0 { 6 } else { dec as u32 };
+    if dec == 0 {
         return;
     }
-    let s = format!("{us:06}");
-    t.push('.');
-    t.push_str(&s[..dec as usize]);
+    out.push(b'.');
+    digits(out, us / 10u32.pow(6 - dec), dec as usize);
 }
 
 #[cfg(test)]
@@ -205,6 +202,46 @@ mod tests {
         quote(&mut v, b"a\0b\nc\rd\\e'f\"g\x1ah");
         assert_eq!(v, b"'a\\0b\\nc\\rd\\\\e\\'f\\\"g\\Zh'");
         assert_eq!(ident("we`ird"), "`we``ird`");
+    }
+
+    #[test]
+    fn dates_and_times_keep_their_digits() {
+        let w = |f: Fmt, v: Value| {
+            let mut out = Vec::new();
+            ColumnFormat(f).write(&mut out, &v);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            w(Fmt::Date, Value::Date(0, 0, 0, 0, 0, 0, 0)),
+            "'0000-00-00'"
+        );
+        assert_eq!(
+            w(Fmt::DateTime(0), Value::Date(2038, 1, 19, 3, 14, 7, 0)),
+            "'2038-01-19 03:14:07'"
+        );
+        assert_eq!(
+            w(
+                Fmt::DateTime(3),
+                Value::Date(2020, 2, 29, 12, 34, 56, 789_000)
+            ),
+            "'2020-02-29 12:34:56.789'"
+        );
+        assert_eq!(
+            w(Fmt::DateTime(6), Value::Date(1970, 1, 1, 0, 0, 0, 1)),
+            "'1970-01-01 00:00:00.000001'"
+        );
+        assert_eq!(
+            w(Fmt::Time(0), Value::Time(true, 34, 22, 59, 59, 0)),
+            "'-838:59:59'"
+        );
+        assert_eq!(
+            w(Fmt::Time(6), Value::Time(false, 0, 12, 34, 56, 1)),
+            "'12:34:56.000001'"
+        );
+        assert_eq!(
+            w(Fmt::Time(0), Value::Time(true, 0, 0, 0, 1, 0)),
+            "'-00:00:01'"
+        );
     }
 
     #[test]
