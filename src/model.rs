@@ -11,8 +11,12 @@ pub const RUNNING: i64 = -999;
 pub const COMPLETE: i64 = 0;
 /// `events.completed` of an event whose process died (found by the next run).
 pub const INTERRUPTED: i64 = 1;
-/// `events.completed` of an event that failed (a source failed, the disk filled...).
+/// `events.completed` of an event where nothing usable was written (every source
+/// failed, the disk filled...).
 pub const FAILED: i64 = 2;
+/// `events.completed` of an event whose archive holds what the sources that worked
+/// wrote, while some sources failed (named in `error`, `.err` and `.meta`).
+pub const PARTIAL: i64 = 3;
 
 /// One backup run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -22,7 +26,7 @@ pub struct Event {
     /// Unix seconds.
     pub start_time: i64,
     pub end_time: Option<i64>,
-    /// -999 running, 0 complete, otherwise an error code.
+    /// -999 running, 0 complete, 1 interrupted, 2 failed, 3 partial.
     pub completed: i64,
     /// Size of the archive in bytes.
     pub bytes: u64,
@@ -44,12 +48,14 @@ impl Event {
             COMPLETE if self.warnings > 0 => "warnings",
             COMPLETE => "complete",
             INTERRUPTED => "interrupted",
+            PARTIAL => "partial",
             _ => "failed",
         }
     }
 
-    pub fn is_complete(&self) -> bool {
-        self.completed == COMPLETE
+    /// Complete or partial: the event has an archive that can be read.
+    pub fn is_readable(&self) -> bool {
+        matches!(self.completed, COMPLETE | PARTIAL)
     }
 }
 

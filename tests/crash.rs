@@ -12,14 +12,14 @@ fn assert_consistent(s: &Scratch) {
     for ev in s.events() {
         if ev.file.is_empty() {
             assert!(
-                !ev.is_complete(),
+                !ev.is_readable(),
                 "event {} complete without an archive name",
                 ev.id
             );
             continue;
         }
         let tar = s.repo().join(&ev.file);
-        if ev.is_complete() {
+        if ev.is_readable() {
             assert!(
                 tar.exists(),
                 "event {} complete but {} missing",
@@ -77,36 +77,57 @@ fn a_backup_killed_mid_stream_is_marked_interrupted_by_the_next_run() {
     s.cmd(&["backup"]).assert().code(0);
     let evs = s.events();
     assert_eq!(evs[0].status(), "interrupted");
-    assert!(evs[1].is_complete());
+    assert!(evs[1].is_readable());
     assert_eq!(partials(&s), 0, "leftover .partial not removed");
     assert_consistent(&s);
 }
 
+/// The status a crash at `point` ends in, by the next backup or by a `reindex` run
+/// first (then a backup): both orders must agree.
+fn outcome_after_crash(point: &str, reindex_first: bool) -> (String, bool) {
+    let s = Scratch::new();
+    s.write_config(&shell_source("c", "echo data", "out"));
+    let out = s
+        .cmd(&["backup"])
+        .env("STRATA_CRASH_AT", point)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "{point}: not killed");
+    assert!(
+        s.events().iter().all(|e| !e.is_readable()),
+        "{point}: event marked complete before its catalog commit"
+    );
+    if reindex_first {
+        s.cmd(&["reindex"]).assert().code(0);
+    }
+    s.cmd(&["backup"]).assert().code(0);
+    let evs = s.events();
+    assert_eq!(evs.len(), 2, "{point}");
+    assert!(evs[1].is_readable(), "{point}");
+    assert_eq!(evs[1].id, 2, "{point}: an id was reused");
+    assert_consistent(&s);
+    s.cmd(&["verify", "--all"]).assert().code(0);
+    let kept = s.repo().join(&evs[0].file).exists();
+    (evs[0].status().to_string(), kept)
+}
+
 #[test]
-fn a_crash_at_each_step_of_finishing_leaves_nothing_marked_complete() {
-    for point in ["before-archive", "after-rename", "before-catalog"] {
-        let s = Scratch::new();
-        s.write_config(&shell_source("c", "echo data", "out"));
-        let out = s
-            .cmd(&["backup"])
-            .env("STRATA_CRASH_AT", point)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), None, "{point}: not killed");
-        assert!(
-            s.events().iter().all(|e| !e.is_complete()),
-            "{point}: event marked complete"
-        );
-        s.cmd(&["backup"]).assert().code(0);
-        let evs = s.events();
-        assert_eq!(evs.len(), 2, "{point}");
-        assert_eq!(evs[0].status(), "interrupted", "{point}");
-        assert!(evs[1].is_complete(), "{point}");
-        assert!(
-            !s.repo().join(&evs[0].file).exists(),
-            "{point}: archive of the dead run kept"
-        );
-        assert_consistent(&s);
+fn a_crash_at_each_step_of_finishing_ends_the_same_whether_reindex_or_backup_comes_next() {
+    // Killed before its archive existed: interrupted, nothing kept.
+    assert_eq!(
+        outcome_after_crash("before-archive", false),
+        ("interrupted".to_string(), false)
+    );
+    // Killed once its archive was durable: the next run completes it from the archive,
+    // and a reindex first says the same; never complete in one order and gone in another.
+    for point in ["after-rename", "before-catalog"] {
+        for reindex_first in [false, true] {
+            assert_eq!(
+                outcome_after_crash(point, reindex_first),
+                ("complete".to_string(), true),
+                "{point}, reindex first: {reindex_first}"
+            );
+        }
     }
 }
 

@@ -1,7 +1,7 @@
-//! Writing and reading archives: the tar assembler, the frame codec and the parallel
+//! Writing and reading archives: the tar assembler, the one read path for member bytes and the parallel
 //! compression pipeline. Knows bytes and files, not the catalog, sources or stores.
 
-pub mod codec;
 pub mod pipeline;
+pub mod reader;
 pub mod scan;
 pub mod writer;

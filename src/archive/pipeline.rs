@@ -5,9 +5,9 @@
 //! Memory is bounded by a fixed number of items in flight (`2 x workers + 2`, each at
 //! most one frame), whatever the size of a member.
 
-use crate::archive::codec::FrameEncoder;
 use crate::archive::writer::ArchiveWriter;
 use crate::error::{Error, Result};
+use crate::format::frame::FrameEncoder;
 use crate::model::{Member, MemberSink, SinkError, Spool, SpooledPart};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use sha2::Digest;

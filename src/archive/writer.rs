@@ -29,6 +29,8 @@ pub struct ArchiveWriter {
     /// Bytes `[0, flushed_to_disk)` have had write-back started.
     writeback: u64,
     members: Vec<Member>,
+    /// Paths (and tar names) already in the archive: a path twice is refused.
+    names: std::collections::HashSet<String>,
     open: Option<Open>,
 }
 
@@ -46,8 +48,15 @@ fn partial_path(target: &Path) -> PathBuf {
 }
 
 impl ArchiveWriter {
-    /// Starts `<target>.partial`, replacing any leftover of the same name.
+    /// Starts `<target>.partial`, replacing any leftover of the same name; refuses if
+    /// the archive itself exists.
     pub fn create(target: &Path) -> Result<Self> {
+        if target.symlink_metadata().is_ok() {
+            return Err(Error::Archive {
+                archive: target.display().to_string(),
+                message: "already exists; strata never replaces an archive".into(),
+            });
+        }
         let partial = partial_path(target);
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -65,6 +74,7 @@ impl ArchiveWriter {
             hashed: 0,
             writeback: 0,
             members: Vec::new(),
+            names: std::collections::HashSet::new(),
             open: None,
         })
     }
@@ -112,9 +122,27 @@ impl ArchiveWriter {
         self.write(&[0u8; 512][..n])
     }
 
+    /// Refuses a member whose path or tar entry name is already in the archive (or is
+    /// the manifest's): every member is listed once in the tar, the manifest and the
+    /// catalog.
+    fn claim(&mut self, m: &Member) -> Result<()> {
+        let tar = m.tar_name();
+        let taken = |n: &String| self.names.contains(n) || n == MANIFEST_NAME;
+        if taken(&m.path) || taken(&tar) {
+            return Err(Error::Archive {
+                archive: self.target.display().to_string(),
+                message: format!("member {} is written twice; refused", m.path),
+            });
+        }
+        self.names.insert(m.path.clone());
+        self.names.insert(tar);
+        Ok(())
+    }
+
     /// Appends a member without content (directory or symlink).
     pub fn entry(&mut self, mut member: Member) -> Result<()> {
         assert!(self.open.is_none(), "entry while a member is open");
+        self.claim(&member)?;
         let hdr = tarhdr::member_header(
             &member.tar_name(),
             member.kind,
@@ -131,6 +159,7 @@ impl ArchiveWriter {
     /// Opens a content member; frames follow, then [`end`](Self::end).
     pub fn begin(&mut self, mut member: Member) -> Result<()> {
         assert!(self.open.is_none(), "begin while a member is open");
+        self.claim(&member)?;
         let hdr = tarhdr::member_header(&member.tar_name(), member.kind, 0, &member.meta, None);
         self.write(&hdr)?;
         let header_pos = self.pos - tarhdr::BLOCK;
@@ -227,8 +256,7 @@ impl ArchiveWriter {
         })?;
         file.sync_all()
             .ctx(|| format!("cannot fsync {}", self.partial.display()))?;
-        std::fs::rename(&self.partial, &self.target)
-            .ctx(|| format!("cannot rename {}", self.partial.display()))?;
+        rename_noreplace(&self.partial, &self.target)?;
         sync_dir(&self.target)?;
         Ok(Finished {
             bytes: self.pos,
@@ -243,6 +271,43 @@ impl ArchiveWriter {
         drop(self.out);
         let _ = std::fs::remove_file(partial);
     }
+}
+
+/// Renames `from` to `to`, refusing to replace an existing `to`: an archive is never
+/// overwritten, whatever the catalog says.
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
+    let (a, b) = (c(from), c(to));
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EEXIST) {
+        return Err(Error::Archive {
+            archive: to.display().to_string(),
+            message: "already exists; strata never replaces an archive (is another repository's catalog in use? `strata verify --all` lists files the catalog does not know)".into(),
+        });
+    }
+    if err.raw_os_error() != Some(libc::EINVAL) {
+        return Err(Error::io(
+            format!("cannot rename {} to {}", from.display(), to.display()),
+            err,
+        ));
+    }
+    // A file system without RENAME_NOREPLACE: link (which never replaces), then unlink.
+    std::fs::hard_link(from, to)
+        .ctx(|| format!("cannot rename {} to {}", from.display(), to.display()))?;
+    std::fs::remove_file(from).ctx(|| format!("cannot remove {}", from.display()))
 }
 
 /// SHA-256 of a whole file, hex.

@@ -2,7 +2,7 @@
 
 use super::Catalog;
 use crate::error::Result;
-use crate::model::{Event, COMPLETE, RUNNING};
+use crate::model::{Event, COMPLETE, PARTIAL, RUNNING};
 use rusqlite::{params, OptionalExtension, Row};
 
 const COLUMNS: &str =
@@ -25,15 +25,46 @@ fn row(r: &Row) -> rusqlite::Result<Event> {
 }
 
 impl Catalog {
-    /// Inserts a running event and returns its id.
-    pub fn begin_event(&self, host: &str, start_time: i64) -> Result<i64> {
-        self.conn
-            .execute(
-                "INSERT INTO events (host, start_time, completed) VALUES (?1, ?2, ?3)",
-                params![host, start_time, RUNNING],
+    /// Inserts a running event and returns its id: greater than every id the catalog
+    /// ever handed out and than `floor` (the highest id found among the repository's
+    /// files), so that no id, and no archive name, is ever reused.
+    pub fn begin_event(&mut self, host: &str, start_time: i64, floor: i64) -> Result<i64> {
+        let path = self.path.clone();
+        let plain = |e: rusqlite::Error| Self::plain(&path, e);
+        let tx = self.conn.transaction().map_err(plain)?;
+        let id: i64 = tx
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM events), 0),
+                            COALESCE((SELECT value FROM counters WHERE name = 'last_event_id'), 0),
+                            ?1) + 1",
+                [floor],
+                |r| r.get(0),
             )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+            .map_err(plain)?;
+        tx.execute(
+            "INSERT INTO events (id, host, start_time, completed) VALUES (?1, ?2, ?3, ?4)",
+            params![id, host, start_time, RUNNING],
+        )
+        .map_err(plain)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO counters (name, value) VALUES ('last_event_id', ?1)",
+            [id],
+        )
+        .map_err(plain)?;
+        tx.commit().map_err(plain)?;
+        Ok(id)
+    }
+
+    /// `PRAGMA integrity_check` and foreign keys: one line per problem, empty when sound.
+    pub fn integrity(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self.strings("PRAGMA integrity_check", [])?;
+        out.retain(|l| l != "ok");
+        let fk = self.strings("SELECT \"table\" FROM pragma_foreign_key_check", [])?;
+        out.extend(
+            fk.into_iter()
+                .map(|t| format!("a row of {t} refers to a missing parent")),
+        );
+        Ok(out)
     }
 
     pub fn set_event_file(&self, id: i64, file: &str) -> Result<()> {
@@ -77,16 +108,21 @@ impl Catalog {
         super::members::insert(&tx, event.id, members).map_err(|e| Self::plain(&self.path, e))?;
         tx.execute(
             "UPDATE events SET end_time = ?2, completed = ?3, bytes = ?4, file = ?5, sha256 = ?6,
-                    error = NULL, warnings = ?7, info = ?8 WHERE id = ?1",
+                    error = ?9, warnings = ?7, info = ?8 WHERE id = ?1",
             params![
                 event.id,
                 event.end_time,
-                COMPLETE,
+                if event.completed == PARTIAL {
+                    PARTIAL
+                } else {
+                    COMPLETE
+                },
                 event.bytes as i64,
                 event.file,
                 event.sha256,
                 event.warnings as i64,
-                serde_json::to_string(&event.info).expect("info serialises")
+                serde_json::to_string(&event.info).expect("info serialises"),
+                event.error
             ],
         )
         .map_err(|e| Self::plain(&self.path, e))?;
@@ -120,6 +156,12 @@ impl Catalog {
         )
         .map_err(|e| Self::plain(&self.path, e))?;
         super::members::insert(&tx, event.id, members).map_err(|e| Self::plain(&self.path, e))?;
+        tx.execute(
+            "INSERT INTO counters (name, value) VALUES ('last_event_id', ?1)
+             ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+            [event.id],
+        )
+        .map_err(|e| Self::plain(&self.path, e))?;
         tx.commit().map_err(|e| Self::plain(&self.path, e))?;
         Ok(())
     }
@@ -158,7 +200,7 @@ impl Catalog {
     /// Distinct `YYYY` of complete events' archive paths.
     pub fn complete_years(&self) -> Result<Vec<String>> {
         self.strings(
-            "SELECT DISTINCT substr(file, 1, 4) FROM events WHERE completed = 0 ORDER BY 1",
+            "SELECT DISTINCT substr(file, 1, 4) FROM events WHERE completed IN (0, 3) ORDER BY 1",
             rusqlite::params![],
         )
     }
@@ -167,7 +209,7 @@ impl Catalog {
     pub fn complete_months(&self, year: &str) -> Result<Vec<String>> {
         self.strings(
             "SELECT DISTINCT substr(file, 6, 2) FROM events
-             WHERE completed = 0 AND substr(file, 1, 5) = ?1 ORDER BY 1",
+             WHERE completed IN (0, 3) AND substr(file, 1, 5) = ?1 ORDER BY 1",
             rusqlite::params![format!("{year}/")],
         )
     }
@@ -176,7 +218,7 @@ impl Catalog {
     pub fn complete_events_in(&self, year: &str, month: &str) -> Result<Vec<Event>> {
         self.query_events(
             &format!(
-                "SELECT {COLUMNS} FROM events WHERE completed = 0 AND substr(file, 1, 8) = ?1 ORDER BY id"
+                "SELECT {COLUMNS} FROM events WHERE completed IN (0, 3) AND substr(file, 1, 8) = ?1 ORDER BY id"
             ),
             [format!("{year}/{month}/")],
         )
@@ -187,7 +229,7 @@ impl Catalog {
         self.conn
             .query_row(
                 &format!(
-                    "SELECT {COLUMNS} FROM events WHERE completed = 0 ORDER BY id DESC LIMIT 1"
+                    "SELECT {COLUMNS} FROM events WHERE completed IN (0, 3) ORDER BY id DESC LIMIT 1"
                 ),
                 [],
                 row,

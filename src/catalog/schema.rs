@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 const V1: &str = "
 CREATE TABLE events (
@@ -48,6 +48,16 @@ CREATE TABLE frames (
 CREATE INDEX events_completed ON events(completed, start_time);
 ";
 
+/// Version 2: `counters`, whose `last_event_id` is the highest event id ever handed
+/// out, so that an id is never reused even when its row is deleted.
+const V2: &str = "
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT INTO counters (name, value) SELECT 'last_event_id', COALESCE(MAX(id), 0) FROM events;
+";
+
 pub fn migrate(conn: &Connection) -> Result<(), String> {
     let version = |c: &Connection| -> Result<i64, String> {
         c.pragma_query_value(None, "user_version", |r| r.get(0))
@@ -67,9 +77,15 @@ pub fn migrate(conn: &Connection) -> Result<(), String> {
             ));
         }
         if v == 0 {
-            conn.execute_batch(&format!("{V1} PRAGMA user_version = {VERSION};"))
+            conn.execute_batch(V1)
                 .map_err(|e| format!("cannot create the schema: {e}"))?;
         }
+        if v < 2 {
+            conn.execute_batch(V2)
+                .map_err(|e| format!("cannot upgrade the schema to version 2: {e}"))?;
+        }
+        conn.pragma_update(None, "user_version", VERSION)
+            .map_err(|e| e.to_string())?;
         Ok(())
     })();
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };

@@ -33,9 +33,11 @@ pub fn run(env: Env) -> Result<u8> {
         progress: &progress,
     });
     bar.finish_and_clear();
+    let mut notify_failed = false;
     if let Some(argv) = &notify {
         if let Some(w) = crate::ops::notify::send(argv, &summary(&host, &env.repo, &report)) {
             tracing::warn!("{w}");
+            notify_failed = true;
         }
     }
     let report = report?;
@@ -49,9 +51,21 @@ pub fn run(env: Env) -> Result<u8> {
         fmt::size(ev.bytes),
         fmt::duration(took)
     );
-    if report.warnings.is_empty() {
+    if !report.failed.is_empty() {
+        for f in &report.failed {
+            eprintln!("strata: error: {f}");
+        }
+        eprintln!(
+            "strata: event {} is partial: {} source(s) failed (above), the others were kept; fix the source(s) and run `strata backup` again",
+            ev.id,
+            report.failed.len()
+        );
+        Ok(exit::ERROR)
+    } else if report.warnings.is_empty() && !notify_failed {
         tracing::info!("{summary}");
         Ok(exit::OK)
+    } else if report.warnings.is_empty() {
+        Ok(exit::WARN)
     } else {
         let err = env.repo.join(&ev.file).with_extension("err");
         tracing::warn!(
@@ -70,7 +84,9 @@ fn summary(host: &str, repo: &std::path::Path, report: &Result<backup::Report>) 
         Ok(r) => {
             let ev = &r.event;
             let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
-            let status = if r.warnings.is_empty() {
+            let status = if !r.failed.is_empty() {
+                "PARTIAL"
+            } else if r.warnings.is_empty() {
                 "complete"
             } else {
                 "complete with warnings"
@@ -91,6 +107,9 @@ fn summary(host: &str, repo: &std::path::Path, report: &Result<backup::Report>) 
             );
             for (k, v) in &ev.info {
                 s += &format!("{k}: {v}\n");
+            }
+            for f in &r.failed {
+                s += &format!("failed: {f}\n");
             }
             for w in r.warnings.iter().take(20) {
                 s += &format!("warning: {w}\n");

@@ -2,7 +2,7 @@
 
 use super::{fmt, Env};
 use crate::error::{exit, Error, IoContext, Result};
-use crate::ops::{self, read::MemberReader};
+use crate::ops::{self, EventRef};
 use crate::store::local::LocalStore;
 use serde_json::json;
 use std::io::Write;
@@ -12,14 +12,7 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
     let events = cat.events()?;
     let mut out = std::io::stdout().lock();
     if as_json {
-        let v: Vec<_> = events
-            .iter()
-            .map(|e| {
-                let mut v = serde_json::to_value(e).expect("event serialises");
-                v["status"] = json!(e.status());
-                v
-            })
-            .collect();
+        let v: Vec<_> = events.iter().map(event_json).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json"))
             .ctx(|| "stdout".into())?;
         return Ok(exit::OK);
@@ -46,13 +39,23 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
     Ok(exit::OK)
 }
 
-pub fn show(env: &Env, id: i64, as_json: bool) -> Result<u8> {
+/// An event as JSON: the catalog row, its status, and times in RFC 3339 (UTC).
+fn event_json(e: &crate::model::Event) -> serde_json::Value {
+    use crate::format::meta::rfc3339;
+    let mut v = serde_json::to_value(e).expect("event serialises");
+    v["status"] = json!(e.status());
+    v["start_time"] = json!(rfc3339(e.start_time));
+    v["end_time"] = json!(e.end_time.map(rfc3339));
+    v
+}
+
+pub fn show(env: &Env, id: EventRef, as_json: bool) -> Result<u8> {
     let cat = env.catalog()?;
     let ev = ops::find_event(&cat, id)?;
-    let members = cat.members(id)?;
+    let members = cat.members(ev.id)?;
     let mut out = std::io::stdout().lock();
     if as_json {
-        let v = json!({ "event": ev, "status": ev.status(), "members": members });
+        let v = json!({ "event": event_json(&ev), "status": ev.status(), "members": members });
         writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json"))
             .ctx(|| "stdout".into())?;
         return Ok(exit::OK);
@@ -68,6 +71,9 @@ pub fn show(env: &Env, id: i64, as_json: bool) -> Result<u8> {
     );
     if let Some(e) = &ev.error {
         text.push_str(&format!("error: {e}\n"));
+    }
+    for (k, v) in &ev.info {
+        text.push_str(&format!("{k}: {v}\n"));
     }
     out.write_all(text.as_bytes()).ctx(|| "stdout".into())?;
     let mut rows = vec![vec![
@@ -92,9 +98,10 @@ pub fn show(env: &Env, id: i64, as_json: bool) -> Result<u8> {
     Ok(exit::OK)
 }
 
-pub fn cat(env: &Env, id: i64, path: &str) -> Result<u8> {
+pub fn cat(env: &Env, id: EventRef, path: &str) -> Result<u8> {
     let cat = env.catalog()?;
     let ev = ops::complete_event(&cat, id)?;
+    let id = ev.id;
     let path = path.trim_matches('/');
     let m = cat.member(id, path)?.ok_or_else(|| {
         Error::NotFound(format!(
@@ -108,7 +115,7 @@ pub fn cat(env: &Env, id: i64, path: &str) -> Result<u8> {
         )));
     }
     let store = LocalStore::new(&env.repo);
-    let mut r = MemberReader::new(&store, &ev.file, &m);
+    let mut r = ops::read::member(&store, &ev.file, &m)?;
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -124,10 +131,16 @@ pub fn cat(env: &Env, id: i64, path: &str) -> Result<u8> {
 
 /// `strata diff`: one line per changed member (`+` added, `-` removed, `M` content,
 /// `m` metadata only), exit 1 when anything differs, as diff(1) does.
-pub fn diff(env: &Env, old: i64, new: i64, paths: &[String], as_json: bool) -> Result<u8> {
+pub fn diff(
+    env: &Env,
+    old: EventRef,
+    new: EventRef,
+    paths: &[String],
+    as_json: bool,
+) -> Result<u8> {
     let cat = env.catalog()?;
-    ops::complete_event(&cat, old)?;
-    ops::complete_event(&cat, new)?;
+    let old = ops::complete_event(&cat, old)?.id;
+    let new = ops::complete_event(&cat, new)?.id;
     let entries = crate::ops::diff::members(&cat.members(old)?, &cat.members(new)?, paths);
     let mut out = std::io::stdout().lock();
     if as_json {

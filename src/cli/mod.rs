@@ -10,6 +10,7 @@ mod restore;
 
 use crate::config::{Config, DEFAULT_PATH};
 use crate::error::{exit, Error, Result};
+use crate::ops::EventRef;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -35,50 +36,76 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a backup of every configured source.
+    /// Run a backup of every configured source (exit 0 complete, 1 warnings, 2 failed or partial, 3 locked).
     Backup,
-    /// List the events (backup runs).
+    /// List the events (backup runs): id, date, status, size, duration.
     List {
+        /// Print JSON (times in RFC 3339, UTC) instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Show the members of one event.
+    /// Show one event: its status, binlog position and GTID when recorded, and its members.
     Show {
-        id: i64,
+        /// The event: an id, `latest` or `latest~N`.
+        #[arg(value_name = "EVENT")]
+        id: EventRef,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Write one member's bytes to standard output.
-    Cat { id: i64, path: String },
+    /// Write one member's bytes to standard output, checked against its hashes.
+    Cat {
+        /// The event: an id, `latest` or `latest~N`.
+        #[arg(value_name = "EVENT")]
+        id: EventRef,
+        /// The member's path, as `strata show` prints it.
+        path: String,
+    },
     /// Restore members of an event (all when no PATH is given) under a directory.
     Restore {
-        id: i64,
+        /// The event: an id, `latest` or `latest~N`.
+        #[arg(value_name = "EVENT")]
+        id: EventRef,
         /// Member paths or directory prefixes, as `strata show` prints them.
         paths: Vec<String>,
+        /// The directory to restore under (created if missing); nothing is written outside it.
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
     /// What changed between two events (exit 0: same, 1: different, 2: trouble).
     Diff {
-        old: i64,
-        new: i64,
+        /// The older event: an id, `latest` or `latest~N`.
+        #[arg(value_name = "OLD")]
+        old: EventRef,
+        /// The newer event: an id, `latest` or `latest~N`.
+        #[arg(value_name = "NEW")]
+        new: EventRef,
         /// Member paths or directory prefixes to compare (all when none).
         paths: Vec<String>,
+        /// Print JSON instead of one line per change.
         #[arg(long)]
         json: bool,
     },
-    /// Check archives against their recorded hashes, frame by frame.
+    /// Check archives, sidecars and the catalog against each other, frame by frame
+    /// (exit 0 sound, 1 damage found, 2 trouble). Without EVENT or --all: the latest event.
     Verify {
-        id: Option<i64>,
+        /// The event to check: an id, `latest` or `latest~N` (default: latest).
+        #[arg(value_name = "EVENT")]
+        id: Option<EventRef>,
+        /// Check every event, and the repository itself: catalog integrity, orphan files,
+        /// missing archives, file modes.
         #[arg(long, conflicts_with = "id")]
         all: bool,
+        /// Print JSON instead of lines on stderr.
         #[arg(long)]
         json: bool,
     },
-    /// Rebuild the catalog from the archives and their manifests.
+    /// Rebuild the catalog from the archives and their manifests (archives that cannot
+    /// be read are listed and skipped; exit 1 then).
     Reindex,
     /// Show every backup as a read-only tree at MOUNTPOINT (until unmounted or signalled).
     Mount {
+        /// An empty directory to mount on.
         mountpoint: PathBuf,
         /// Bytes of decompressed frames kept in memory.
         #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
@@ -86,6 +113,9 @@ enum Command {
         /// Let other users see the mount (file modes still apply).
         #[arg(long)]
         allow_other: bool,
+        /// Mount even if MOUNTPOINT is not empty (its files are hidden while mounted).
+        #[arg(long)]
+        allow_nonempty: bool,
     },
 }
 
@@ -151,6 +181,9 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<u8> {
+    // Everything strata writes (archives, sidecars, catalog, spool, schema_dir,
+    // restored temporaries) is owner-only, whatever the caller's umask.
+    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let needs_config = matches!(cli.command, Command::Backup);
@@ -177,7 +210,8 @@ pub fn run() -> Result<u8> {
             ref mountpoint,
             cache_size,
             allow_other,
-        } => mount::run(&env, mountpoint, cache_size, allow_other),
+            allow_nonempty,
+        } => mount::run(&env, mountpoint, cache_size, allow_other, allow_nonempty),
     }
 }
 

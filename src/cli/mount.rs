@@ -19,9 +19,44 @@ fn stale(mp: &Path) -> Error {
     ))
 }
 
-fn check_mountpoint(mp: &Path) -> Result<()> {
+/// Whether `mp` is already a FUSE mount (of strata or anything else).
+fn is_fuse_mount(mp: &Path) -> bool {
+    let Ok(canon) = std::fs::canonicalize(mp) else {
+        return false;
+    };
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    mounts.lines().any(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        let fstype = l.split(" - ").nth(1).and_then(|r| r.split(' ').next());
+        f.get(4)
+            .is_some_and(|p| Path::new(&p.replace("\\040", " ")) == canon)
+            && fstype.is_some_and(|t| t.starts_with("fuse"))
+    })
+}
+
+fn check_mountpoint(mp: &Path, allow_nonempty: bool) -> Result<()> {
+    if is_fuse_mount(mp) {
+        return Err(Error::Other(format!(
+            "{} is already a FUSE mount (another `strata mount`?); unmount it first: fusermount3 -u {}",
+            mp.display(),
+            mp.display()
+        )));
+    }
     match std::fs::metadata(mp) {
-        Ok(md) if md.is_dir() => Ok(()),
+        Ok(md) if md.is_dir() => {
+            let nonempty = std::fs::read_dir(mp)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
+            if nonempty && !allow_nonempty {
+                return Err(Error::Other(format!(
+                    "{} is not empty; mount on an empty directory (or pass --allow-nonempty to hide its files while mounted)",
+                    mp.display()
+                )));
+            }
+            Ok(())
+        }
         Ok(_) => Err(Error::Other(format!("{} is not a directory", mp.display()))),
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(stale(mp)),
         Err(e) => Err(Error::io(format!("mountpoint {}", mp.display()), e)),
@@ -49,8 +84,14 @@ fn watch_signals() -> Arc<AtomicBool> {
     flag
 }
 
-pub fn run(env: &Env, mountpoint: &Path, cache_size: u64, allow_other: bool) -> Result<u8> {
-    check_mountpoint(mountpoint)?;
+pub fn run(
+    env: &Env,
+    mountpoint: &Path,
+    cache_size: u64,
+    allow_other: bool,
+    allow_nonempty: bool,
+) -> Result<u8> {
+    check_mountpoint(mountpoint, allow_nonempty)?;
     let cat = env.catalog()?;
     let signalled = watch_signals();
     let cores = std::thread::available_parallelism()

@@ -2,28 +2,37 @@
 
 use super::Env;
 use crate::error::{exit, Error, IoContext, Result};
-use crate::ops::{self, reindex, verify};
+use crate::ops::{self, reindex, verify, EventRef};
 use crate::store::local::LocalStore;
 use serde_json::json;
 use std::io::Write;
 
-pub fn verify(env: &Env, id: Option<i64>, all: bool, as_json: bool) -> Result<u8> {
+pub fn verify(env: &Env, id: Option<EventRef>, all: bool, as_json: bool) -> Result<u8> {
     let cat = env.catalog()?;
     let events = match id {
         Some(id) => vec![ops::complete_event(&cat, id)?],
         None if all => cat
             .events()?
             .into_iter()
-            .filter(|e| e.is_complete())
+            .filter(|e| e.is_readable())
             .collect(),
-        None => {
-            let latest = cat.events()?.into_iter().rev().find(|e| e.is_complete());
-            vec![latest.ok_or_else(|| Error::NotFound("no complete event to verify".into()))?]
-        }
+        None => vec![ops::complete_event(&cat, EventRef::Latest(0))
+            .map_err(|_| Error::NotFound("no complete event to verify".into()))?],
     };
     let store = LocalStore::new(&env.repo);
     let mut report = Vec::new();
     let mut bad = 0;
+    let repo_problems = if all {
+        verify::repository(&env.repo, &cat)?
+    } else {
+        Vec::new()
+    };
+    bad += repo_problems.len();
+    if !as_json {
+        for p in &repo_problems {
+            eprintln!("strata: verify: {p}");
+        }
+    }
     for ev in &events {
         let members = cat.members_with_frames(ev.id)?;
         let problems = verify::event(&env.repo, &store, ev, &members);
@@ -42,19 +51,32 @@ pub fn verify(env: &Env, id: Option<i64>, all: bool, as_json: bool) -> Result<u8
         report.push(json!({ "id": ev.id, "archive": ev.file, "ok": problems.is_empty(), "problems": problems }));
     }
     if as_json {
+        let v = if all {
+            json!({ "ok": bad == 0, "repository": repo_problems, "events": report })
+        } else {
+            json!(report)
+        };
         let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report).expect("json")
-        )
-        .ctx(|| "stdout".into())?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json"))
+            .ctx(|| "stdout".into())?;
     }
     Ok(if bad == 0 { exit::OK } else { exit::WARN })
 }
 
 pub fn reindex(env: &Env) -> Result<u8> {
-    let n = reindex::run(&env.repo)?;
-    tracing::info!("catalog rebuilt from {n} archives");
-    Ok(exit::OK)
+    let r = reindex::run(&env.repo)?;
+    for s in &r.skipped {
+        eprintln!("strata: reindex: skipped {s}");
+    }
+    if r.skipped.is_empty() {
+        tracing::info!("catalog rebuilt from {} archives", r.events);
+        Ok(exit::OK)
+    } else {
+        eprintln!(
+            "strata: reindex: catalog rebuilt from {} archives; {} skipped (above)",
+            r.events,
+            r.skipped.len()
+        );
+        Ok(exit::WARN)
+    }
 }

@@ -175,11 +175,11 @@ impl Config {
             ));
         }
         let frame_size = raw.frame_size.map(|s| s.0).unwrap_or(1 << 20);
-        if !(4096..=(256 << 20)).contains(&frame_size) {
+        if !(4096..=crate::format::MAX_FRAME as u64).contains(&frame_size) {
             return Err(cx.err(
                 key_line("frame_size"),
                 "frame_size",
-                format!("{frame_size} bytes is outside 4KiB..=256MiB"),
+                format!("{frame_size} bytes is outside 4KiB..=64MiB"),
             ));
         }
         let workers = match raw.workers {

@@ -4,8 +4,14 @@
 
 pub mod frame;
 pub mod manifest;
+pub mod meta;
+pub mod names;
 pub mod seekable;
 pub mod tarhdr;
 
 /// Name of the last tar entry of every archive.
 pub const MANIFEST_NAME: &str = "strata-manifest.json";
+
+/// The largest uncompressed frame a reader accepts (and a writer may be configured to
+/// cut): whatever an archive claims, no read allocates more than this per frame.
+pub const MAX_FRAME: u32 = 64 << 20;

@@ -1,20 +1,21 @@
 //! One backup run, in the order that keeps the repository honest: lock, clean up
-//! leftovers, insert a running event, stream every source through the pipeline into
-//! `<archive>.tar.partial`, fsync and rename, write the sidecars, and only then mark
-//! the event complete in the catalog. A failed source fails the event; nothing that is
-//! not complete is ever marked so.
+//! leftovers, refuse to run beside archives the catalog does not know, insert a
+//! running event under an id never used before, stream every source through the
+//! pipeline into `<archive>.tar.partial`, fsync and rename (never over an existing
+//! file), write the sidecars, and only then mark the event complete in the catalog.
+//! Sources that fail are named and the others kept (a partial event); only a run where
+//! no source succeeded is failed.
 
 use crate::archive::pipeline::{self, Settings};
-use crate::archive::writer::{sync_dir, ArchiveWriter};
+use crate::archive::writer::ArchiveWriter;
 use crate::catalog::Catalog;
 use crate::error::{Error, IoContext, Result};
-use crate::model::{Event, Member, MemberKind, COMPLETE, FAILED};
-use crate::ops::{cleanup, lock::RepoLock};
+use crate::model::{Event, Member, MemberKind, COMPLETE, FAILED, PARTIAL};
+use crate::ops::{cleanup, layout, lock::RepoLock, sidecars};
 use crate::source::Source;
-use chrono::{Local, TimeZone};
-use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub use crate::ops::layout::archive_name;
 
 pub struct Plan<'a> {
     pub repo: PathBuf,
@@ -30,164 +31,118 @@ pub struct Plan<'a> {
 pub struct Report {
     pub event: Event,
     pub warnings: Vec<String>,
+    /// `source 'name': what went wrong`, one per failed source (a partial event).
+    pub failed: Vec<String>,
     pub members: usize,
     pub size: u64,
 }
 
-#[derive(Serialize)]
-struct SourceSummary {
-    name: String,
-    members: usize,
-    bytes: u64,
-}
-
-/// The `.meta` sidecar: a JSON summary of the event. Never holds a secret.
-#[derive(Serialize)]
-struct Meta<'a> {
-    id: i64,
-    host: &'a str,
-    start_time: String,
-    end_time: String,
-    status: &'a str,
-    completed: i64,
-    archive: &'a str,
-    bytes: u64,
-    sha256: Option<&'a str>,
-    members: usize,
-    files: usize,
-    uncompressed_bytes: u64,
-    warnings: usize,
-    error: Option<&'a str>,
-    sources: Vec<SourceSummary>,
-}
-
-fn rfc3339(t: i64) -> String {
-    Local
-        .timestamp_opt(t, 0)
-        .single()
-        .map(|d| d.to_rfc3339())
-        .unwrap_or_default()
-}
-
-/// Archive path relative to the repository: `YYYY/MM/<host>_YYYY-MM-DD_<id>.tar`.
-pub fn archive_name(host: &str, start: i64, id: i64) -> String {
-    let t = Local
-        .timestamp_opt(start, 0)
-        .single()
-        .unwrap_or_else(Local::now);
-    let host: String = host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!(
-        "{}/{}_{}_{id}.tar",
-        t.format("%Y/%m"),
-        host,
-        t.format("%Y-%m-%d")
-    )
-}
-
 /// Test hook: with `STRATA_CRASH_AT=<point>`, the process SIGKILLs itself there, so the
 /// tests can check that a crash at any step leaves no event marked complete wrongly.
-fn crash_point(point: &str) {
+pub fn crash_point(point: &str) {
     if std::env::var("STRATA_CRASH_AT").is_ok_and(|p| p == point) {
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
 }
 
-fn sidecar(tar: &Path, ext: &str) -> PathBuf {
-    tar.with_extension(ext)
+/// Archives on disk that the catalog does not list: a run beside them could reuse
+/// their ids' names, so it refuses and says how to bring them back.
+fn refuse_unknown_archives(repo: &Path, cat: &Catalog) -> Result<()> {
+    let known: std::collections::HashSet<String> =
+        cat.events()?.into_iter().map(|e| e.file).collect();
+    let unknown: Vec<String> = layout::archives(repo)
+        .into_iter()
+        .filter(|a| !known.contains(a))
+        .collect();
+    if let Some(first) = unknown.first() {
+        return Err(Error::Other(format!(
+            "{} archive(s) in {} are not in the catalog (first: {first}); the catalog was lost or replaced. Run `strata reindex` to rebuild it from the archives, then back up again",
+            unknown.len(),
+            repo.display()
+        )));
+    }
+    Ok(())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::File::create(path).ctx(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .ctx(|| format!("cannot write {}", path.display()))
-}
-
-fn write_sidecars(
+/// Marks `ev` failed with `e`, writing its `.meta` and `.err`; returns `e`.
+fn fail(
+    cat: &Catalog,
     tar: &Path,
-    ev: &Event,
-    members: &[Member],
+    ev: &mut Event,
     warnings: &[String],
-    error: Option<&str>,
-) -> Result<()> {
-    let mut sources: Vec<SourceSummary> = Vec::new();
-    for m in members {
-        match sources.iter_mut().find(|s| s.name == m.source) {
-            Some(s) => {
-                s.members += 1;
-                s.bytes += m.size;
-            }
-            None => sources.push(SourceSummary {
-                name: m.source.clone(),
-                members: 1,
-                bytes: m.size,
-            }),
-        }
-    }
-    let meta = Meta {
-        id: ev.id,
-        host: &ev.host,
-        start_time: rfc3339(ev.start_time),
-        end_time: rfc3339(ev.end_time.unwrap_or(ev.start_time)),
-        status: ev.status(),
-        completed: ev.completed,
-        archive: &ev.file,
-        bytes: ev.bytes,
-        sha256: ev.sha256.as_deref(),
-        members: members.len(),
-        files: members.iter().filter(|m| m.kind.has_content()).count(),
-        uncompressed_bytes: members.iter().map(|m| m.size).sum(),
-        warnings: warnings.len(),
-        error,
-        sources,
-    };
-    let mut json = serde_json::to_vec_pretty(&meta).expect("meta serialises");
-    json.push(b'\n');
-    write_file(&sidecar(tar, "meta"), &json)?;
-    let mut err = String::new();
-    for w in warnings {
-        err.push_str("warning: ");
-        err.push_str(w);
-        err.push('\n');
-    }
-    if let Some(e) = error {
-        err.push_str("error: ");
-        err.push_str(e);
-        err.push('\n');
-    }
-    write_file(&sidecar(tar, "err"), err.as_bytes())?;
-    if let Some(sha) = &ev.sha256 {
-        let name = tar.file_name().unwrap_or_default().to_string_lossy();
-        write_file(
-            &sidecar(tar, "tar.sha256"),
-            format!("{sha}  {name}\n").as_bytes(),
-        )?;
-    }
-    sync_dir(tar)
+    members: &[Member],
+    e: Error,
+) -> Error {
+    let msg = e.to_string();
+    ev.completed = FAILED;
+    ev.end_time = Some(chrono::Utc::now().timestamp());
+    ev.warnings = warnings.len() as u64;
+    ev.error = Some(msg.clone());
+    ev.sha256 = None;
+    ev.bytes = 0;
+    let _ = sidecars::write(tar, ev, members, warnings, std::slice::from_ref(&msg), &[]);
+    let _ = cat.fail_event(ev.id, FAILED, ev.end_time.unwrap(), &msg, ev.warnings);
+    e
 }
 
-/// Runs a backup. On success returns the report (which may hold warnings); a failed
-/// event is an `Err` whose message says why, after the event is marked failed.
+/// What the sources produced: warnings, and one line per failed source.
+struct Produced {
+    warnings: Vec<String>,
+    failed: Vec<String>,
+}
+
+fn produce(
+    writer: &mut ArchiveWriter,
+    ev: &mut Event,
+    plan: &Plan,
+    spool_dir: &Path,
+) -> Result<Produced> {
+    let mut failed: Vec<String> = Vec::new();
+    let sources = &plan.sources;
+    let errs = &mut failed;
+    let mut settings = plan.settings.clone();
+    settings.spool_dir = spool_dir.to_path_buf();
+    let ran = pipeline::run(writer, settings, plan.progress, move |sink| {
+        for s in sources {
+            if let Err(e) = s.run(sink) {
+                if matches!(e, Error::WriterStopped) {
+                    return Err(e);
+                }
+                let msg = e.to_string();
+                let name = format!("source '{}'", s.name());
+                errs.push(if msg.contains(&name) {
+                    msg
+                } else {
+                    format!("{name}: {msg}")
+                });
+            }
+        }
+        Ok(())
+    });
+    let _ = std::fs::remove_dir_all(spool_dir);
+    let outcome = ran?;
+    ev.info = outcome.notes;
+    Ok(Produced {
+        warnings: outcome.warnings,
+        failed,
+    })
+}
+
+/// Runs a backup. Returns the report of a complete or partial event (which may hold
+/// warnings and failed sources); a failed event is an `Err` saying why, after the
+/// event is marked failed.
 pub fn run(plan: Plan) -> Result<Report> {
     std::fs::create_dir_all(&plan.repo)
         .ctx(|| format!("cannot create the repository {}", plan.repo.display()))?;
     let _lock = RepoLock::acquire(&plan.repo)?;
     let mut cat = Catalog::open(&plan.repo)?;
-    for line in cleanup::leftovers(&plan.repo, &cat)? {
+    for line in cleanup::leftovers(&plan.repo, &mut cat)? {
         tracing::warn!("{line}");
     }
+    refuse_unknown_archives(&plan.repo, &cat)?;
 
     let start = chrono::Utc::now().timestamp();
-    let id = cat.begin_event(&plan.host, start)?;
+    let id = cat.begin_event(&plan.host, start, layout::max_id_on_disk(&plan.repo))?;
     let file = archive_name(&plan.host, start, id);
     cat.set_event_file(id, &file)?;
     let tar = plan.repo.join(&file);
@@ -204,82 +159,74 @@ pub fn run(plan: Plan) -> Result<Report> {
         warnings: 0,
         info: Default::default(),
     };
-    let fail =
-        |cat: &Catalog, ev: &mut Event, warnings: &[String], members: &[Member], e: Error| {
-            let msg = e.to_string();
-            ev.completed = FAILED;
-            ev.end_time = Some(chrono::Utc::now().timestamp());
-            ev.warnings = warnings.len() as u64;
-            let _ = write_sidecars(&tar, ev, members, warnings, Some(&msg));
-            let _ = cat.fail_event(ev.id, FAILED, ev.end_time.unwrap(), &msg, ev.warnings);
-            e
-        };
-
     if let Some(dir) = tar.parent() {
         if let Err(e) =
             std::fs::create_dir_all(dir).ctx(|| format!("cannot create {}", dir.display()))
         {
-            return Err(fail(&cat, &mut ev, &[], &[], e));
+            return Err(fail(&cat, &tar, &mut ev, &[], &[], e));
         }
     }
     crash_point("before-archive");
     let mut writer = match ArchiveWriter::create(&tar) {
         Ok(w) => w,
-        Err(e) => return Err(fail(&cat, &mut ev, &[], &[], e)),
+        Err(e) => return Err(fail(&cat, &tar, &mut ev, &[], &[], e)),
     };
-    let mut errors: Vec<Error> = Vec::new();
-    let sources = &plan.sources;
-    let errs = &mut errors;
     let spool_dir = plan.repo.join(format!(".spool-{id}"));
-    let mut settings = plan.settings.clone();
-    settings.spool_dir = spool_dir.clone();
-    let ran = pipeline::run(&mut writer, settings, plan.progress, move |sink| {
-        for s in sources {
-            if let Err(e) = s.run(sink) {
-                let fatal = matches!(e, Error::WriterStopped);
-                errs.push(e);
-                if fatal {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    });
-    let _ = std::fs::remove_dir_all(&spool_dir);
-    let mut warnings = match ran {
-        Ok(o) => {
-            ev.info = o.notes;
-            o.warnings
-        }
+    let produced = match produce(&mut writer, &mut ev, &plan, &spool_dir) {
+        Ok(p) => p,
         Err(e) => {
             let members = writer.members().to_vec();
             writer.discard();
-            return Err(fail(&cat, &mut ev, &[], &members, e));
+            return Err(fail(&cat, &tar, &mut ev, &[], &members, e));
         }
     };
-    if !errors.is_empty() {
-        let first = errors.remove(0);
-        warnings.extend(errors.iter().map(|e| e.to_string()));
+    let Produced { warnings, failed } = produced;
+    if !failed.is_empty() && failed.len() == plan.sources.len() {
         let members = writer.members().to_vec();
         writer.discard();
-        return Err(fail(&cat, &mut ev, &warnings, &members, first));
+        let mut rest = warnings;
+        rest.extend(failed[1..].iter().cloned());
+        let first = Error::Other(failed[0].clone());
+        return Err(fail(&cat, &tar, &mut ev, &rest, &members, first));
     }
+    if !failed.is_empty() {
+        ev.completed = PARTIAL;
+        ev.error = Some(format!(
+            "{} source(s) failed: {}",
+            failed.len(),
+            failed.join("; ")
+        ));
+    }
+    finish(&mut cat, writer, &tar, ev, warnings, failed)
+}
 
+/// Writes the manifest, renames the archive into place, writes the sidecars and marks
+/// the event complete (or partial). If the catalog cannot record it, the archive is
+/// taken back and the event marked failed, so that nothing disagrees.
+fn finish(
+    cat: &mut Catalog,
+    writer: ArchiveWriter,
+    tar: &Path,
+    mut ev: Event,
+    warnings: Vec<String>,
+    failed: Vec<String>,
+) -> Result<Report> {
     ev.end_time = Some(chrono::Utc::now().timestamp());
     ev.warnings = warnings.len() as u64;
     let finished = match writer.finish(ev.clone()) {
         Ok(f) => f,
-        Err(e) => return Err(fail(&cat, &mut ev, &warnings, &[], e)),
+        Err(e) => return Err(fail(cat, tar, &mut ev, &warnings, &[], e)),
     };
     crash_point("after-rename");
     ev.bytes = finished.bytes;
     ev.sha256 = Some(finished.sha256.clone());
-    if let Err(e) = write_sidecars(&tar, &ev, &finished.members, &warnings, None) {
-        let _ = std::fs::remove_file(&tar);
-        return Err(fail(&cat, &mut ev, &warnings, &finished.members, e));
-    }
+    let written = sidecars::write(tar, &ev, &finished.members, &warnings, &failed, &failed);
     crash_point("before-catalog");
-    cat.complete_event(&ev, &finished.members)?;
+    if let Err(e) = written.and_then(|()| cat.complete_event(&ev, &finished.members)) {
+        let _ = std::fs::remove_file(tar);
+        let _ = std::fs::remove_file(layout::sidecar(tar, "tar.sha256"));
+        return Err(fail(cat, tar, &mut ev, &warnings, &finished.members, e));
+    }
     Ok(Report {
         members: finished.members.len(),
         size: finished
@@ -290,5 +237,6 @@ pub fn run(plan: Plan) -> Result<Report> {
             .sum(),
         event: ev,
         warnings,
+        failed,
     })
 }

@@ -1,25 +1,79 @@
-//! Leftovers of runs that died: events still marked running and `.partial` files. Run
-//! under the repository lock, so nothing found here can belong to a live process.
+//! Leftovers of runs that died, found by the next run under the repository lock (so
+//! nothing here can belong to a live process). A run killed after its archive was
+//! renamed into place had finished writing it: the event is completed from the
+//! archive's own manifest (as `reindex` would), so that no order of crash, cleanup and
+//! `reindex` disagrees. Any other dead run is marked interrupted and its files removed,
+//! with stray `.partial` files and `.spool-<id>` directories.
 
+use crate::archive::{scan, writer::sha256_file};
 use crate::catalog::Catalog;
-use crate::error::Result;
-use crate::model::INTERRUPTED;
+use crate::error::{Error, Result};
+use crate::model::{Event, INTERRUPTED, PARTIAL};
+use crate::ops::{layout, sidecars};
 use std::path::Path;
 
-/// Marks dead running events interrupted and removes their files and stray partials.
-/// Returns a line per thing cleaned.
-pub fn leftovers(repo: &Path, cat: &Catalog) -> Result<Vec<String>> {
+/// Completes `ev` from its renamed archive, if that archive is whole and its own.
+fn roll_forward(repo: &Path, cat: &mut Catalog, ev: &Event) -> Result<bool> {
+    let tar = repo.join(&ev.file);
+    if ev.file.is_empty() || !tar.is_file() {
+        return Ok(false);
+    }
+    let manifest = match scan::read_manifest(&tar) {
+        Ok(m) if m.event.id == ev.id => m,
+        _ => return Ok(false),
+    };
+    let mut done = manifest.event;
+    done.file = ev.file.clone();
+    done.bytes = std::fs::metadata(&tar).map(|m| m.len()).unwrap_or(0);
+    done.sha256 = Some(sha256_file(&tar)?);
+    let has = |ext| layout::sidecar(&tar, ext).exists();
+    if !(has("meta") && has("err") && has("tar.sha256")) {
+        let lost: Vec<String> = (0..done.warnings)
+            .map(|i| format!("warning {} of the run was lost when it was killed", i + 1))
+            .collect();
+        let errors: Vec<String> = done.error.iter().cloned().collect();
+        let failed = if done.completed == PARTIAL {
+            errors.clone()
+        } else {
+            Vec::new()
+        };
+        sidecars::write(&tar, &done, &manifest.members, &lost, &errors, &failed)?;
+    }
+    cat.complete_event(&done, &manifest.members)?;
+    Ok(true)
+}
+
+/// Removes every file event `ev` left (archive, partial, sidecars).
+fn remove_files(repo: &Path, ev: &Event) {
+    if ev.file.is_empty() {
+        return;
+    }
+    let stem = repo.join(&ev.file[..ev.file.len() - ".tar".len()]);
+    for suffix in layout::SUFFIXES {
+        let mut p = stem.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(&p);
+    }
+}
+
+/// Finishes or marks interrupted the dead running events and removes stray partials
+/// and spool directories. Returns a line per thing done.
+pub fn leftovers(repo: &Path, cat: &mut Catalog) -> Result<Vec<String>> {
     let mut done = Vec::new();
     let now = chrono::Utc::now().timestamp();
     for ev in cat.running_events()? {
-        if !ev.file.is_empty() {
-            let tar = repo.join(&ev.file);
-            for ext in [".partial", "", ".sha256"] {
-                let mut p = tar.as_os_str().to_owned();
-                p.push(ext);
-                let _ = std::fs::remove_file(&p);
+        match roll_forward(repo, cat, &ev) {
+            Ok(true) => {
+                done.push(format!(
+                    "event {} was killed after its archive was written; completed from the archive",
+                    ev.id
+                ));
+                continue;
             }
+            Ok(false) => {}
+            Err(e) => done.push(format!("event {}: cannot complete it: {e}", ev.id)),
         }
+        remove_files(repo, &ev);
         cat.fail_event(
             ev.id,
             INTERRUPTED,
@@ -37,9 +91,26 @@ pub fn leftovers(repo: &Path, cat: &Catalog) -> Result<Vec<String>> {
         .into_iter()
         .flatten()
     {
-        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "partial") {
-            let _ = std::fs::remove_file(entry.path());
-            done.push(format!("removed leftover {}", entry.path().display()));
+        let name = entry.file_name().to_string_lossy();
+        let stray = (entry.file_type().is_file()
+            && (name.ends_with(".partial") || (entry.depth() == 3 && name.ends_with(".tmp"))))
+            || (entry.depth() == 1 && entry.file_type().is_dir() && name.starts_with(".spool-"));
+        if stray {
+            let p = entry.path();
+            let r = if entry.file_type().is_dir() {
+                std::fs::remove_dir_all(p)
+            } else {
+                std::fs::remove_file(p)
+            };
+            match r {
+                Ok(()) => done.push(format!("removed leftover {}", p.display())),
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot remove leftover {}", p.display()),
+                        e,
+                    ))
+                }
+            }
         }
     }
     Ok(done)

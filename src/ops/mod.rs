@@ -4,19 +4,61 @@
 pub mod backup;
 pub mod cleanup;
 pub mod diff;
+pub mod layout;
 pub mod lock;
 pub mod notify;
 pub mod read;
 pub mod reindex;
 pub mod restore;
+pub mod sidecars;
 pub mod verify;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::model::Event;
 
-/// The event `id`, or a message that says how to list the existing ones.
-pub fn find_event(cat: &Catalog, id: i64) -> Result<Event> {
+/// How the command line names an event: its id, `latest` (the newest complete or
+/// partial event) or `latest~N` (the Nth before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRef {
+    Id(i64),
+    Latest(usize),
+}
+
+impl std::str::FromStr for EventRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("{s:?} is not an event: write an id, `latest` or `latest~N`");
+        if s == "latest" {
+            return Ok(EventRef::Latest(0));
+        }
+        if let Some(n) = s.strip_prefix("latest~") {
+            return n.parse().map(EventRef::Latest).map_err(|_| bad());
+        }
+        s.parse().map(EventRef::Id).map_err(|_| bad())
+    }
+}
+
+/// The event `r` names, or a message that says how to list the existing ones.
+pub fn find_event(cat: &Catalog, r: EventRef) -> Result<Event> {
+    let id = match r {
+        EventRef::Id(id) => id,
+        EventRef::Latest(n) => {
+            let readable: Vec<Event> = cat
+                .events()?
+                .into_iter()
+                .filter(|e| e.is_readable())
+                .collect();
+            let ev = readable.iter().rev().nth(n).ok_or_else(|| {
+                Error::NotFound(format!(
+                    "there is no latest~{n}: the catalog holds {} complete events; `strata list` shows them",
+                    readable.len()
+                ))
+            })?;
+            return Ok(ev.clone());
+        }
+    };
     cat.event(id)?.ok_or_else(|| {
         Error::NotFound(format!(
             "no event {id} in the catalog; `strata list` shows the events"
@@ -24,12 +66,13 @@ pub fn find_event(cat: &Catalog, id: i64) -> Result<Event> {
     })
 }
 
-/// The event `id`, which must be complete to be read.
-pub fn complete_event(cat: &Catalog, id: i64) -> Result<Event> {
-    let ev = find_event(cat, id)?;
-    if !ev.is_complete() {
+/// The event `r` names, which must be complete (or partial) to be read.
+pub fn complete_event(cat: &Catalog, r: EventRef) -> Result<Event> {
+    let ev = find_event(cat, r)?;
+    if !ev.is_readable() {
         return Err(Error::NotFound(format!(
-            "event {id} is {} and has no readable archive",
+            "event {} is {} and has no readable archive",
+            ev.id,
             ev.status()
         )));
     }

@@ -1,6 +1,6 @@
 //! `notify_command`: after every backup, a short summary on the standard input of a
 //! command such as `mail -s "strata backup" ops@example.org`. A failing notifier is a
-//! warning; it never changes the outcome of the backup.
+//! warning (exit 1); it never changes the event. The notifier gets a minimal environment.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 /// Runs `argv` with `summary` on stdin; returns a warning line if it failed.
 pub fn send(argv: &[String], summary: &str) -> Option<String> {
     let (prog, args) = argv.split_first()?;
-    let child = Command::new(prog)
+    let child = crate::source::command::minimal_env(&mut Command::new(prog))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

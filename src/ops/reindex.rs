@@ -1,63 +1,91 @@
 //! `strata reindex`: rebuilds the catalog from the archives and their manifests alone.
+//! Every archive is read whole (its SHA-256 computed, compared with its sidecar); one
+//! that cannot be read, whose manifest is damaged, that is not a strata archive or that
+//! repeats an event id already found is skipped and reported, and the rest rebuilt.
 //! The new catalog is built beside the old one and renamed over it, so a failure
 //! part-way leaves the old catalog in place.
 
 use crate::archive::{scan, writer::sha256_file};
 use crate::catalog::{Catalog, FILE_NAME};
 use crate::error::{IoContext, Result};
-use crate::model::COMPLETE;
+use crate::model::{Event, Member, COMPLETE, PARTIAL};
+use crate::ops::layout;
 use crate::ops::lock::RepoLock;
 use std::path::{Path, PathBuf};
 
-/// Archive files (`YYYY/MM/*.tar`) of the repository, relative paths, sorted.
-pub fn archives(repo: &Path) -> Vec<String> {
-    let mut out: Vec<String> = walkdir::WalkDir::new(repo)
-        .min_depth(3)
-        .max_depth(3)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tar"))
-        .filter_map(|e| {
-            e.path()
-                .strip_prefix(repo)
-                .ok()
-                .and_then(|p| p.to_str())
-                .map(String::from)
-        })
-        .collect();
-    out.sort();
-    out
+/// What a reindex did.
+#[derive(Debug, Default)]
+pub struct Reindexed {
+    pub events: usize,
+    /// `<archive>: why`, one per archive left out.
+    pub skipped: Vec<String>,
 }
 
-/// Rebuilds the catalog; returns the number of events found.
-pub fn run(repo: &Path) -> Result<usize> {
+/// The event of archive `rel`, from its manifest, or why it cannot be used.
+fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), String> {
+    let path = repo.join(rel);
+    let manifest = scan::read_manifest(&path).map_err(|e| e.to_string())?;
+    let mut ev = manifest.event;
+    let named = rel
+        .rsplit('_')
+        .next()
+        .and_then(|s| s.strip_suffix(".tar"))
+        .and_then(|s| s.parse::<i64>().ok());
+    if named != Some(ev.id) {
+        return Err(format!(
+            "its manifest is for event {}, its name says otherwise",
+            ev.id
+        ));
+    }
+    ev.file = rel.to_string();
+    if ev.completed != PARTIAL {
+        ev.completed = COMPLETE;
+    }
+    ev.bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+    let sha = sha256_file(&path).map_err(|e| e.to_string())?;
+    if let Ok(s) = std::fs::read_to_string(layout::sidecar(&path, "tar.sha256")) {
+        if s.get(..64) != Some(sha.as_str()) {
+            return Err(format!(
+                "its SHA-256 differs from its .tar.sha256: the archive or its sidecar is damaged ({} kept as it is; `strata verify` after fixing)",
+                path.display()
+            ));
+        }
+    }
+    ev.sha256 = Some(sha);
+    Ok((ev, manifest.members))
+}
+
+/// Rebuilds the catalog.
+pub fn run(repo: &Path) -> Result<Reindexed> {
     let _lock = RepoLock::acquire(repo)?;
     let tmp: PathBuf = repo.join(format!("{FILE_NAME}.reindex"));
     for ext in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", tmp.display()));
     }
-    let mut events = Vec::new();
-    for rel in archives(repo) {
-        let path = repo.join(&rel);
-        let manifest = scan::read_manifest(&path)?;
-        let mut ev = manifest.event;
-        ev.file = rel.clone();
-        ev.completed = COMPLETE;
-        ev.bytes = std::fs::metadata(&path)
-            .ctx(|| format!("cannot stat {}", path.display()))?
-            .len();
-        let sidecar = path.with_extension("tar.sha256");
-        ev.sha256 = Some(match std::fs::read_to_string(&sidecar) {
-            Ok(s) if s.len() >= 64 => s[..64].to_string(),
-            _ => sha256_file(&path)?,
-        });
-        events.push((ev, manifest.members));
+    let mut out = Reindexed::default();
+    let mut events: Vec<(Event, Vec<Member>)> = Vec::new();
+    for rel in layout::archives(repo) {
+        match load(repo, &rel) {
+            Ok((ev, members)) => {
+                if let Some((other, _)) = events.iter().find(|(e, _)| e.id == ev.id) {
+                    out.skipped
+                        .push(format!("{rel}: event {} is already {}", ev.id, other.file));
+                } else {
+                    events.push((ev, members));
+                }
+            }
+            Err(why) => out.skipped.push(format!("{rel}: {why}")),
+        }
     }
     events.sort_by_key(|(ev, _)| ev.id);
     {
         let mut cat = Catalog::open_file(&tmp)?;
         for (ev, members) in &events {
-            cat.insert_event(ev, members)?;
+            if let Err(e) = cat.insert_event(ev, members) {
+                out.skipped.push(format!("{}: {e}", ev.file));
+            } else {
+                out.events += 1;
+            }
         }
     }
     let dest = repo.join(FILE_NAME);
@@ -65,5 +93,5 @@ pub fn run(repo: &Path) -> Result<usize> {
         let _ = std::fs::remove_file(format!("{}{ext}", dest.display()));
     }
     std::fs::rename(&tmp, &dest).ctx(|| format!("cannot replace {}", dest.display()))?;
-    Ok(events.len())
+    Ok(out)
 }

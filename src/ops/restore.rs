@@ -6,13 +6,9 @@
 use crate::catalog::Catalog;
 use crate::error::{Error, IoContext, Result};
 use crate::model::{FileMeta, Member, MemberKind};
-use crate::ops::read::MemberReader;
 use crate::store::Store;
-use sha2::Digest;
 use std::ffi::CString;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Members of `event_id` selected by `paths` (exact path or directory prefix; all when
@@ -116,72 +112,88 @@ fn clear(dest: &Path) {
     }
 }
 
-/// Writes a content member to `dest`, checking its SHA-256 on the way.
+/// Writes a content member to `dest` through a temporary name in the same directory,
+/// renamed into place only when every byte has been read and the member's hashes
+/// matched; on any error nothing is left behind.
 fn write_content(store: &dyn Store, archive: &str, m: &Member, dest: &Path) -> Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".strata-restore-")
+        .tempfile_in(dir)
+        .ctx(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let mut r = crate::ops::read::member(store, archive, m)?;
+    std::io::copy(&mut r, tmp.as_file_mut()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::Other => Error::Other(e.to_string()),
+        _ => Error::io(format!("cannot write {}", dest.display()), e),
+    })?;
     clear(dest);
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(dest)
-        .ctx(|| format!("cannot create {}", dest.display()))?;
-    let mut r = MemberReader::new(store, archive, m);
-    let mut sha = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut r, &mut buf).map_err(|e| Error::Other(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .ctx(|| format!("cannot write {}", dest.display()))?;
+    tmp.persist_noclobber(dest)
+        .map_err(|e| Error::io(format!("cannot create {}", dest.display()), e.error))?;
+    Ok(())
+}
+
+/// What a restore did: members written, and one line per member it could not restore.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub done: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Restores one member under `dir`; directories are returned for their metadata.
+fn one(
+    store: &dyn Store,
+    archive: &str,
+    m: &Member,
+    dir: &Path,
+    dirs: &mut Vec<(PathBuf, FileMeta)>,
+) -> Result<()> {
+    let dest = destination(dir, &m.path)?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).ctx(|| format!("cannot create {}", parent.display()))?;
     }
-    let got = hex::encode(sha.finalize());
-    if m.sha256.as_deref().is_some_and(|want| want != got) {
-        return Err(Error::CorruptMember {
-            archive: archive.to_string(),
-            member: m.path.clone(),
-            message: "SHA-256 of the restored bytes differs from the catalog".into(),
-        });
+    match m.kind {
+        MemberKind::Dir => {
+            clear(&dest);
+            std::fs::create_dir_all(&dest).ctx(|| format!("cannot create {}", dest.display()))?;
+            dirs.push((dest, m.meta));
+        }
+        MemberKind::Symlink => {
+            clear(&dest);
+            let target = m.link_target.as_deref().unwrap_or_default();
+            std::os::unix::fs::symlink(target, &dest)
+                .ctx(|| format!("cannot create the symlink {}", dest.display()))?;
+            apply_meta(&dest, &m.meta, m.kind)?;
+        }
+        _ => {
+            write_content(store, archive, m, &dest)?;
+            apply_meta(&dest, &m.meta, m.kind)?;
+        }
     }
     Ok(())
 }
 
-/// Restores `members` (of the archive `archive`) under `dir`. Returns the count.
-pub fn restore(store: &dyn Store, archive: &str, members: &[Member], dir: &Path) -> Result<usize> {
+/// Restores `members` (of the archive `archive`) under `dir`. A member that cannot be
+/// restored (refused path, corrupt data) is reported and the others still restored.
+pub fn restore(
+    store: &dyn Store,
+    archive: &str,
+    members: &[Member],
+    dir: &Path,
+) -> Result<Restored> {
     std::fs::create_dir_all(dir).ctx(|| format!("cannot create {}", dir.display()))?;
     let mut dirs = Vec::new();
+    let mut out = Restored::default();
     for m in members {
-        let dest = destination(dir, &m.path)?;
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .ctx(|| format!("cannot create {}", parent.display()))?;
-        }
-        match m.kind {
-            MemberKind::Dir => {
-                clear(&dest);
-                std::fs::create_dir_all(&dest)
-                    .ctx(|| format!("cannot create {}", dest.display()))?;
-                dirs.push((dest, m.meta));
-            }
-            MemberKind::Symlink => {
-                clear(&dest);
-                let target = m.link_target.as_deref().unwrap_or_default();
-                std::os::unix::fs::symlink(target, &dest)
-                    .ctx(|| format!("cannot create the symlink {}", dest.display()))?;
-                apply_meta(&dest, &m.meta, m.kind)?;
-            }
-            _ => {
-                write_content(store, archive, m, &dest)?;
-                apply_meta(&dest, &m.meta, m.kind)?;
-            }
+        match one(store, archive, m, dir, &mut dirs) {
+            Ok(()) => out.done.push(m.path.clone()),
+            Err(e) => out.failed.push(format!("{}: {e}", m.path)),
         }
     }
     // Directories last, deepest first: creating their children changed their mtime.
     for (dest, meta) in dirs.iter().rev() {
-        apply_meta(dest, meta, MemberKind::Dir)?;
+        if let Err(e) = apply_meta(dest, meta, MemberKind::Dir) {
+            out.failed.push(e.to_string());
+        }
     }
-    Ok(members.len())
+    Ok(out)
 }

@@ -1,6 +1,8 @@
 //! The `command` source: runs a program (argv list, or `sh -c` when asked) and streams
 //! its standard output into one member. Its standard error goes to the event's `.err`;
-//! a non-zero exit fails the event, as a failed `mongodump` must invalidate a backup.
+//! a non-zero exit fails the source (the event is then partial, or failed if nothing
+//! else succeeded), as a failed `mongodump` must never pass for a backup. The command
+//! gets a minimal environment, never strata's secrets.
 
 use super::Source;
 use crate::error::{Error, Result};
@@ -18,6 +20,26 @@ pub struct CommandSource {
     pub shell: bool,
     /// Member name under the source.
     pub output: String,
+}
+
+/// Variables a child process keeps from strata's environment; nothing else (no
+/// `MYSQL_PWD`, no cloud credentials) reaches commands strata runs.
+const KEPT_ENV: [&str; 9] = [
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TZ", "TMPDIR", "TERM",
+];
+
+/// Gives `cmd` only the environment a command needs: [`KEPT_ENV`] and `LC_*`.
+pub fn minimal_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear();
+    for (k, v) in std::env::vars_os() {
+        let keep = k
+            .to_str()
+            .is_some_and(|k| KEPT_ENV.contains(&k) || k.starts_with("LC_"));
+        if keep {
+            cmd.env(k, v);
+        }
+    }
+    cmd
 }
 
 impl CommandSource {
@@ -46,7 +68,7 @@ impl Source for CommandSource {
             c
         };
         let fail = |what: String| Error::Other(format!("source '{}': {what}", self.name));
-        let mut child = cmd
+        let mut child = minimal_env(&mut cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -95,7 +117,7 @@ impl Source for CommandSource {
         let status = status.map_err(|e| fail(format!("waiting for `{}`: {e}", self.program())))?;
         if !status.success() {
             return Err(fail(format!(
-                "`{}` failed ({status}); the event is marked failed",
+                "`{}` failed ({status}); this source failed",
                 self.program()
             )));
         }

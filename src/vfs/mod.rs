@@ -9,7 +9,7 @@ pub mod cache;
 pub mod inode;
 pub mod tree;
 
-use crate::archive::codec::member_frame;
+use crate::archive::reader::{self, WholeCheck};
 use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::model::{Event, Member};
@@ -59,16 +59,18 @@ struct Core {
 }
 
 impl Core {
+    fn read_at<'a>(
+        &'a self,
+        archive: &'a str,
+    ) -> impl Fn(u64, usize) -> std::io::Result<Vec<u8>> + 'a {
+        move |offset, len| self.store.read_at(archive, offset, len)
+    }
+
     fn frame(&self, tree: &EventTree, node: u32, m: &Member, i: usize) -> Result<Arc<Vec<u8>>> {
         let f = &m.frames[i];
         self.cache
-            .get((tree.event.id, node, i as u32), f.size as usize, || {
-                let raw = self.store.read_at(
-                    &tree.event.file,
-                    m.offset + f.offset,
-                    f.compressed_size as usize,
-                );
-                member_frame(&tree.event.file, m, i, raw)
+            .get((tree.uid, node, i as u32), f.size as usize, || {
+                reader::read_frame(&self.read_at(&tree.event.file), &tree.event.file, m, i)
             })
     }
 }
@@ -86,10 +88,15 @@ const SEQUENTIAL_WINDOW: u64 = 4 << 20;
 struct Handle {
     /// Where the next sequential read would start.
     next: AtomicU64,
+    /// Hashes of a member read strictly in order from its first byte, checked when the
+    /// read reaches its end; `None` once a read went elsewhere.
+    whole: Mutex<Option<(u64, WholeCheck)>>,
 }
 
 pub struct Vfs {
-    cat: Mutex<Catalog>,
+    /// The catalog, and the identity of its file when opened: `reindex` replaces the
+    /// file, and the mount then reopens it.
+    cat: Mutex<(Catalog, Option<(u64, u64)>)>,
     core: Arc<Core>,
     trees: Mutex<lru::LruCache<i64, Arc<EventTree>>>,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
@@ -102,6 +109,12 @@ pub struct Vfs {
 fn errno(e: &crate::error::Error) -> i32 {
     tracing::error!("{e}");
     libc::EIO
+}
+
+/// Device and inode of a file, to notice when it is replaced.
+fn file_id(p: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn dir_attr(ino: u64, mtime: i64) -> Attr {
@@ -139,7 +152,10 @@ impl Vfs {
             });
         }
         Vfs {
-            cat: Mutex::new(cat),
+            cat: Mutex::new({
+                let id = file_id(cat.path());
+                (cat, id)
+            }),
             core,
             trees: Mutex::new(lru::LruCache::new(std::num::NonZeroUsize::new(64).unwrap())),
             handles: Mutex::new(HashMap::new()),
@@ -151,8 +167,19 @@ impl Vfs {
     }
 
     fn cat<T>(&self, f: impl FnOnce(&Catalog) -> Result<T>) -> std::result::Result<T, i32> {
-        let cat = self.cat.lock().expect("catalog lock");
-        f(&cat).map_err(|e| errno(&e))
+        let mut cat = self.cat.lock().expect("catalog lock");
+        let now = file_id(cat.0.path());
+        if now.is_some() && now != cat.1 {
+            match Catalog::open_file(cat.0.path()) {
+                Ok(c) => {
+                    tracing::info!("the catalog was replaced (reindex); reopened it");
+                    *cat = (c, now);
+                    self.trees.lock().expect("trees lock").clear();
+                }
+                Err(e) => return Err(errno(&e)),
+            }
+        }
+        f(&cat.0).map_err(|e| errno(&e))
     }
 
     /// The tree of complete event `id`, built on first use.
@@ -164,7 +191,7 @@ impl Vfs {
             let Some(ev) = c.event(id)? else {
                 return Ok(None);
             };
-            if !ev.is_complete() {
+            if !ev.is_readable() {
                 return Ok(None);
             }
             let members = c.members_with_ids(id)?;
@@ -206,7 +233,7 @@ impl Vfs {
     /// Complete event `id` (ENOENT otherwise).
     fn complete(&self, id: i64) -> std::result::Result<Event, i32> {
         self.cat(|c| c.event(id))?
-            .filter(|e| e.is_complete())
+            .filter(|e| e.is_readable())
             .ok_or(libc::ENOENT)
     }
 
@@ -361,6 +388,7 @@ impl Vfs {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let h = Arc::new(Handle {
             next: AtomicU64::new(0),
+            whole: Mutex::new(Some((0, WholeCheck::default()))),
         });
         self.handles.lock().expect("handles lock").insert(fh, h);
         Ok(fh)
@@ -382,6 +410,8 @@ impl Vfs {
         let frames = self.cat(|c| c.frames(id))?;
         let mut full = m.clone();
         full.frames = frames;
+        let archive = &tree.event.file;
+        reader::check_index(&self.core.read_at(archive), archive, &full).map_err(|e| errno(&e))?;
         let full = Arc::new(full);
         let _ = n.loaded.set(full.clone());
         Ok(full)
@@ -407,12 +437,15 @@ impl Vfs {
         let handle = self.handles.lock().expect("handles lock").get(&fh).cloned();
         // The kernel's own read-ahead sends requests out of order on several threads:
         // near the last end counts as sequential.
-        let sequential = handle.is_some_and(|h| {
+        let sequential = handle.as_ref().is_some_and(|h| {
             h.next.swap(end, Ordering::Relaxed).abs_diff(offset) <= SEQUENTIAL_WINDOW
         });
         let mut out = Vec::with_capacity((end - offset) as usize);
         if node.parts.is_empty() {
             self.read_member(&tree, local, offset, end, sequential, &mut out)?;
+            if let Some(h) = &handle {
+                self.check_whole(&tree, local, h, offset, &out)?;
+            }
             return Ok(out);
         }
         // A whole database: the parts one after the other.
@@ -429,6 +462,34 @@ impl Vfs {
             }
         }
         Ok(out)
+    }
+
+    /// Feeds a read to its handle's whole-member check: a file read in order from its
+    /// first byte to its last gets EIO on the last read if its hashes do not match.
+    fn check_whole(
+        &self,
+        tree: &EventTree,
+        local: u32,
+        h: &Handle,
+        offset: u64,
+        data: &[u8],
+    ) -> std::result::Result<(), i32> {
+        let mut whole = h.whole.lock().expect("handle lock");
+        let Some((pos, check)) = whole.as_mut() else {
+            return Ok(());
+        };
+        if *pos != offset {
+            *whole = None;
+            return Ok(());
+        }
+        check.update(data);
+        *pos += data.len() as u64;
+        let m = self.member(tree, local)?;
+        if *pos < m.size {
+            return Ok(());
+        }
+        let (_, check) = whole.take().expect("checked above");
+        check.finish(&tree.event.file, &m).map_err(|e| errno(&e))
     }
 
     /// Appends bytes `[offset, end)` of member node `local` to `out`, decoding ahead
@@ -460,7 +521,7 @@ impl Vfs {
             last = i;
         }
         if sequential {
-            let id = tree.event.id;
+            let id = tree.uid;
             for i in last + 1..(last + 1 + self.readahead).min(m.frames.len()) {
                 if self.core.cache.contains(&(id, local, i as u32)) {
                     continue;

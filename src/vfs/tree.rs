@@ -33,6 +33,9 @@ pub struct Node {
 
 pub struct EventTree {
     pub event: Event,
+    /// Unique to this tree within the process: the frame cache's key, so that a tree
+    /// rebuilt from a new catalog (after `reindex`) never meets frames of an old one.
+    pub uid: i64,
     /// Index 0 is the event directory itself.
     pub nodes: Vec<Node>,
 }
@@ -66,6 +69,10 @@ impl EventTree {
         for (id, m) in members {
             let path = m.path.clone();
             let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+            // A hostile archive's `.` or `..` never becomes an entry.
+            if comps.iter().any(|c| *c == "." || *c == "..") {
+                continue;
+            }
             let Some((last, dirs)) = comps.split_last() else {
                 continue;
             };
@@ -121,7 +128,9 @@ impl EventTree {
             nodes[at as usize].children.insert(last.to_string(), i);
             kinds.push((i, m_kind));
         }
-        let mut tree = EventTree { event, nodes };
+        static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+        let uid = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tree = EventTree { event, uid, nodes };
         tree.add_whole_databases(&kinds);
         tree
     }

@@ -17,6 +17,7 @@ pub mod sql;
 
 use super::Source;
 use crate::error::{Error, Result};
+use crate::format::names;
 use crate::model::{FileMeta, Member, MemberKind, MemberSink, SinkError, SpooledPart};
 use connect::Connect;
 use dump::Job;
@@ -108,10 +109,12 @@ impl MysqlSource {
         included && !self.exclude_databases.is_match(db)
     }
 
+    /// A member `<source>/<db>/<file>`, the database name encoded (FORMAT.md, "Names
+    /// of database members"); `file` is already a safe component.
     fn member(&self, db: &str, file: &str, kind: MemberKind) -> Member {
         Member::new(
             &self.name,
-            format!("{}/{db}/{file}", self.name),
+            format!("{}/{}/{file}", self.name, names::database(db)),
             kind,
             meta(),
         )
@@ -233,7 +236,11 @@ impl MysqlSource {
                     });
                 }
                 plans.push(Plan::Jobs(
-                    self.member(&db, &format!("{}.sql", t.name), MemberKind::Table),
+                    self.member(
+                        &db,
+                        &format!("{}.sql", names::table(&t.name)),
+                        MemberKind::Table,
+                    ),
                     seqs,
                 ));
             }

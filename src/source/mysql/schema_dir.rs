@@ -90,9 +90,12 @@ pub fn write(
     let base = dir.join(host);
     let mut written: BTreeSet<std::path::PathBuf> = BTreeSet::new();
     for e in entries {
-        let d = base.join(e.db);
+        let d = base.join(crate::format::names::database(e.db));
         std::fs::create_dir_all(&d).ctx(|| format!("cannot create {}", d.display()))?;
-        let path = d.join(format!("{}.sql", e.table.name.replace('/', "_")));
+        let path = d.join(format!(
+            "{}.sql",
+            crate::format::names::table(&e.table.name)
+        ));
         let text = table_sql(conn, c, e)?;
         if std::fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
             let tmp = path.with_extension("sql.tmp");
@@ -103,7 +106,7 @@ pub fn write(
     }
     let dbs: BTreeSet<&str> = entries.iter().map(|e| e.db).collect();
     for db in dbs {
-        for f in std::fs::read_dir(base.join(db))
+        for f in std::fs::read_dir(base.join(crate::format::names::database(db)))
             .into_iter()
             .flatten()
             .flatten()

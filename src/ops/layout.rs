@@ -1,0 +1,120 @@
+//! The repository's file layout (DESIGN.md, "Repository layout"): archive and sidecar
+//! names, and what lies on disk, so that ids are never reused and files the catalog
+//! does not know are noticed.
+
+use chrono::{Local, TimeZone};
+use std::path::{Path, PathBuf};
+
+/// Archive path relative to the repository: `YYYY/MM/<host>_YYYY-MM-DD_<id>.tar`.
+pub fn archive_name(host: &str, start: i64, id: i64) -> String {
+    let t = Local
+        .timestamp_opt(start, 0)
+        .single()
+        .unwrap_or_else(Local::now);
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!(
+        "{}/{}_{}_{id}.tar",
+        t.format("%Y/%m"),
+        host,
+        t.format("%Y-%m-%d")
+    )
+}
+
+/// The sidecar of archive `tar` with extension `ext` (`meta`, `err`, `tar.sha256`).
+pub fn sidecar(tar: &Path, ext: &str) -> PathBuf {
+    tar.with_extension(ext)
+}
+
+/// The suffixes of the files an event leaves, after `<host>_YYYY-MM-DD_<id>`.
+pub const SUFFIXES: [&str; 5] = [".tar", ".tar.partial", ".tar.sha256", ".meta", ".err"];
+
+/// One file of the repository's `YYYY/MM/` directories that belongs to an event.
+#[derive(Debug, Clone)]
+pub struct EventFile {
+    /// Relative to the repository.
+    pub rel: String,
+    pub id: i64,
+    /// One of [`SUFFIXES`].
+    pub suffix: &'static str,
+}
+
+impl EventFile {
+    /// The relative archive path this file goes with.
+    pub fn archive(&self) -> String {
+        format!("{}.tar", &self.rel[..self.rel.len() - self.suffix.len()])
+    }
+}
+
+/// Parses `<anything>_<id><suffix>`.
+fn parse(name: &str) -> Option<(i64, &'static str)> {
+    let suffix = SUFFIXES.iter().find(|s| name.ends_with(*s))?;
+    let stem = &name[..name.len() - suffix.len()];
+    let id = stem.rsplit('_').next()?.parse().ok()?;
+    Some((id, suffix))
+}
+
+/// Every event file under `YYYY/MM/`, sorted by path.
+pub fn event_files(repo: &Path) -> Vec<EventFile> {
+    let mut out: Vec<EventFile> = walkdir::WalkDir::new(repo)
+        .min_depth(3)
+        .max_depth(3)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(repo).ok()?.to_str()?.to_string();
+            let (id, suffix) = parse(e.file_name().to_str()?)?;
+            Some(EventFile { rel, id, suffix })
+        })
+        .collect();
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    out
+}
+
+/// Archive files (`YYYY/MM/*.tar`) of the repository, relative paths, sorted.
+pub fn archives(repo: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(repo)
+        .min_depth(3)
+        .max_depth(3)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tar"))
+        .filter_map(|e| {
+            e.path()
+                .strip_prefix(repo)
+                .ok()
+                .and_then(|p| p.to_str())
+                .map(String::from)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The highest event id any file of the repository carries (0 when none).
+pub fn max_id_on_disk(repo: &Path) -> i64 {
+    event_files(repo).iter().map(|f| f.id).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn event_files_are_recognised_by_their_suffix_and_id() {
+        assert_eq!(super::parse("db1_2026-11-21_17.tar"), Some((17, ".tar")));
+        assert_eq!(
+            super::parse("a_b_2026-11-21_3.tar.sha256"),
+            Some((3, ".tar.sha256"))
+        );
+        assert_eq!(super::parse("notes.tar"), None);
+        assert_eq!(super::parse("x_2026-11-21_4.meta.tmp"), None);
+    }
+}
