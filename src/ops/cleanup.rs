@@ -8,7 +8,7 @@
 use crate::archive::{scan, writer::sha256_file};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::model::{Event, INTERRUPTED, PARTIAL};
+use crate::model::{Event, INTERRUPTED};
 use crate::ops::{layout, sidecars};
 use std::path::Path;
 
@@ -26,19 +26,7 @@ fn roll_forward(repo: &Path, cat: &mut Catalog, ev: &Event) -> Result<bool> {
     done.file = ev.file.clone();
     done.bytes = std::fs::metadata(&tar).map(|m| m.len()).unwrap_or(0);
     done.sha256 = Some(sha256_file(&tar)?);
-    let has = |ext| layout::sidecar(&tar, ext).exists();
-    if !(has("meta") && has("err") && has("tar.sha256")) {
-        let lost: Vec<String> = (0..done.warnings)
-            .map(|i| format!("warning {} of the run was lost when it was killed", i + 1))
-            .collect();
-        let errors: Vec<String> = done.error.iter().cloned().collect();
-        let failed = if done.completed == PARTIAL {
-            errors.clone()
-        } else {
-            Vec::new()
-        };
-        sidecars::write(&tar, &done, &manifest.members, &lost, &errors, &failed)?;
-    }
+    sidecars::complete(&tar, &done, &manifest.members)?;
     cat.complete_event(&done, &manifest.members)?;
     Ok(true)
 }

@@ -52,6 +52,7 @@ fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), Str
         }
     }
     ev.sha256 = Some(sha);
+    crate::ops::sidecars::complete(&path, &ev, &manifest.members).map_err(|e| e.to_string())?;
     Ok((ev, manifest.members))
 }
 

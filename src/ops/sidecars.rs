@@ -46,6 +46,48 @@ fn file_name(p: &Path) -> String {
         .into_owned()
 }
 
+/// Writes the sidecars a finished archive lacks (a run killed between its rename and
+/// its sidecars): `.meta` from the event, `.err` saying how many warnings were lost,
+/// then `.tar.sha256` over what is there. Existing `.meta` and `.err` are kept.
+pub fn complete(tar: &Path, ev: &Event, members: &[Member]) -> Result<()> {
+    let has = |ext| sidecar(tar, ext).exists();
+    if has("meta") && has("err") && has("tar.sha256") {
+        return Ok(());
+    }
+    if !has("meta") {
+        let failed: Vec<String> = ev.error.iter().cloned().collect();
+        let meta = Meta::new(ev, members, ev.warnings as usize, &failed).to_json();
+        write_atomic(&sidecar(tar, "meta"), &meta)?;
+    }
+    if !has("err") {
+        let lost: Vec<String> = (0..ev.warnings)
+            .map(|i| format!("warning {} of the run was lost when it was killed", i + 1))
+            .collect();
+        let errors: Vec<String> = ev.error.iter().cloned().collect();
+        write_atomic(&sidecar(tar, "err"), err_text(&lost, &errors).as_bytes())?;
+    }
+    let meta = std::fs::read(sidecar(tar, "meta")).ctx(|| "cannot read .meta".into())?;
+    let err = std::fs::read(sidecar(tar, "err")).ctx(|| "cannot read .err".into())?;
+    write_sums(tar, ev, &meta, &err)?;
+    sync_dir(tar)
+}
+
+fn write_sums(tar: &Path, ev: &Event, meta: &[u8], err: &[u8]) -> Result<()> {
+    let Some(sha) = &ev.sha256 else {
+        return Ok(());
+    };
+    let hex = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    let text = format!(
+        "{sha}  {}\n{}  {}\n{}  {}\n",
+        file_name(tar),
+        hex(meta),
+        file_name(&sidecar(tar, "meta")),
+        hex(err),
+        file_name(&sidecar(tar, "err")),
+    );
+    write_atomic(&sidecar(tar, "tar.sha256"), text.as_bytes())
+}
+
 /// Writes `.meta` and `.err` for `ev`, then `.tar.sha256` when the event has an archive.
 pub fn write(
     tar: &Path,
@@ -59,18 +101,7 @@ pub fn write(
     let err = err_text(warnings, errors);
     write_atomic(&sidecar(tar, "meta"), &meta)?;
     write_atomic(&sidecar(tar, "err"), err.as_bytes())?;
-    if let Some(sha) = &ev.sha256 {
-        let hex = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
-        let text = format!(
-            "{sha}  {}\n{}  {}\n{}  {}\n",
-            file_name(tar),
-            hex(&meta),
-            file_name(&sidecar(tar, "meta")),
-            hex(err.as_bytes()),
-            file_name(&sidecar(tar, "err")),
-        );
-        write_atomic(&sidecar(tar, "tar.sha256"), text.as_bytes())?;
-    }
+    write_sums(tar, ev, &meta, err.as_bytes())?;
     sync_dir(tar)
 }
 
