@@ -63,7 +63,7 @@ fn a_missing_include_path_fails_the_event_and_names_the_path() {
 }
 
 #[test]
-fn a_failing_command_fails_the_event_and_keeps_its_stderr_in_err() {
+fn a_failing_command_makes_the_event_partial_keeping_the_other_sources_and_its_stderr() {
     let s = Scratch::new();
     let src = s.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
@@ -82,21 +82,52 @@ fn a_failing_command_fails_the_event_and_keeps_its_stderr_in_err() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("source 'dump'") && err.contains("exit status: 3"),
+        err.contains("source 'dump'") && err.contains("exit status: 3") && err.contains("partial"),
         "{err}"
     );
     let ev = &s.events()[0];
-    assert_eq!(ev.status(), "failed");
+    assert_eq!(ev.status(), "partial");
+    assert!(ev.error.as_deref().unwrap_or("").contains("source 'dump'"));
     assert!(
-        !s.repo().join(&ev.file).exists(),
-        "a failed event keeps no archive"
+        s.repo().join(&ev.file).exists(),
+        "a partial event keeps its archive"
     );
+    // The source that worked is readable.
+    let f = crate::support::member_of("f", &src.join("f"));
+    s.cmd(&["cat", "latest", &f]).assert().code(0).stdout("f");
     let err_file = std::fs::read_to_string(s.repo().join(&ev.file).with_extension("err")).unwrap();
     assert!(err_file.contains("dump: connection refused"), "{err_file}");
+    assert!(err_file.contains("error: source 'dump'"), "{err_file}");
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.repo().join(&ev.file).with_extension("meta")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["status"], "partial");
+    assert!(meta["failed_sources"][0]
+        .as_str()
+        .unwrap()
+        .contains("source 'dump'"));
+    let show = s.cmd(&["show", "1", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(v["event"]["status"], "partial");
+    assert!(v["event"]["bytes"].as_u64().unwrap() > 0);
+    s.cmd(&["verify", "--all"]).assert().code(0);
+}
+
+#[test]
+fn an_event_whose_only_source_fails_is_failed_and_keeps_no_archive() {
+    let s = Scratch::new();
+    s.write_config(&shell_source("dump", "echo x; exit 3", "dump.sql"));
+    s.cmd(&["backup"]).assert().code(2);
+    let ev = &s.events()[0];
+    assert_eq!(ev.status(), "failed");
+    assert!(!s.repo().join(&ev.file).exists());
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(s.repo().join(&ev.file).with_extension("meta")).unwrap(),
     )
     .unwrap();
     assert_eq!(meta["status"], "failed");
+    assert_eq!(meta["bytes"], 0);
     s.cmd(&["cat", "1", "dump/dump.sql"]).assert().code(2);
+    s.cmd(&["verify", "--all"]).assert().code(0);
 }

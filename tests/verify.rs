@@ -52,6 +52,9 @@ fn verify_all_checks_every_complete_event() {
     let out = s.cmd(&["verify", "--all", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["repository"].as_array().unwrap().len(), 0);
+    let v = &v["events"];
     let ids: Vec<i64> = v
         .as_array()
         .unwrap()

@@ -51,6 +51,9 @@ pub struct Job {
     /// Structure only (an `ephemeral` table).
     pub no_data: bool,
     pub range: Option<Range>,
+    /// `SHOW CREATE TABLE`, read under the global read lock with the rest of the
+    /// schema (set on the first range only).
+    pub create: Option<String>,
     pub first: bool,
     pub last: bool,
     pub insert_bytes: usize,
@@ -76,7 +79,7 @@ pub fn run(conn: &mut Conn, c: &Connect, job: &Job, spool: &Spool) -> Result<Spo
     let io = |e: std::io::Error| Error::io(format!("cannot write spool {}", path.display()), e);
     let t = ident(&job.table.name);
     if job.first {
-        let create = schema::create_table(conn, c, &job.db, &job.table)?;
+        let create = job.create.as_deref().unwrap_or_default();
         w.write_all(HEADER.as_bytes()).map_err(io)?;
         let drop = if job.table.kind == TableType::Sequence {
             "SEQUENCE"

@@ -221,6 +221,7 @@ impl MysqlSource {
                     }
                 }
                 let count = ranges.len();
+                let create = schema::create_table(c0, c, &db, t)?;
                 let mut seqs = Vec::new();
                 for (i, r) in ranges.into_iter().enumerate() {
                     seqs.push(jobs.len());
@@ -230,6 +231,7 @@ impl MysqlSource {
                         table: t.clone(),
                         no_data,
                         range: r,
+                        create: (i == 0).then(|| create.clone()),
                         first: i == 0,
                         last: i + 1 == count,
                         insert_bytes: self.insert_bytes,
@@ -330,14 +332,16 @@ impl Source for MysqlSource {
             format!("{}.server_version", self.name),
             version.unwrap_or_default(),
         );
-        let (dbs, plans, jobs) = self.plan(&mut c0, sink).map_err(fail)?;
         self.wait_for_long_queries(&mut c0)?;
-        let threads = self.threads.clamp(1, jobs.len().max(1));
-        let mut conns = (0..threads)
+        let mut conns = (0..self.threads.max(1))
             .map(|_| c.connect())
             .collect::<Result<Vec<_>>>()
             .map_err(fail)?;
         self.snapshot(&mut c0, &mut conns, sink).map_err(fail)?;
+        // The schema (tables, CREATE statements, objects, range bounds) is read under
+        // the global read lock, so no DDL can come between it and the snapshot.
+        let (dbs, plans, jobs) = self.plan(&mut c0, sink).map_err(fail)?;
+        conns.truncate(jobs.len().max(1));
 
         // Non-transactional tables first: they are read under the lock.
         let mut order: Vec<&Job> = jobs.iter().collect();

@@ -1,6 +1,11 @@
-//! The objects that come after tables: views (created first as placeholders, so that
-//! views on views load in any order), triggers, stored routines and events, each with
-//! its own sql_mode, character set and definer. An unreadable routine body is an error.
+//! The objects that come after tables, in the one order that loads in a single pass
+//! whatever depends on what: placeholder views (so that views on views and routines on
+//! views resolve), then procedures and functions (routine bodies are not resolved when
+//! created), then the real views (which may call functions), then triggers, then
+//! events. Each is the server's own `SHOW CREATE` text (definer, SQL SECURITY,
+//! schedule) restored under the session state it was created with: sql_mode,
+//! character_set_client, collation_connection and, for events, time_zone (an event's
+//! STARTS/ENDS/AT are read in it). An unreadable definition is an error.
 
 use super::connect::Connect;
 use super::schema::Table;
@@ -46,7 +51,15 @@ fn object(
     })?;
     let row = row.expect("a body implies a row");
     let field = |k: &str, default: &str| get(row, k).unwrap_or_else(|| default.to_string());
+    let time_zone = get(row, "time_zone");
     let _ = writeln!(out, "DROP {what} IF EXISTS {};", ident(name));
+    if let Some(tz) = &time_zone {
+        let _ = writeln!(
+            out,
+            "SET @saved_time_zone = @@time_zone, time_zone = {};",
+            quote_str(tz)
+        );
+    }
     let _ = writeln!(
         out,
         "SET @saved_sql_mode = @@sql_mode, sql_mode = {};",
@@ -65,8 +78,12 @@ fn object(
     let _ = writeln!(out, "DELIMITER ;;\n{body} ;;\nDELIMITER ;");
     let _ = writeln!(
         out,
-        "SET sql_mode = @saved_sql_mode, character_set_client = @saved_cs_client, collation_connection = @saved_col_connection;\n"
+        "SET sql_mode = @saved_sql_mode, character_set_client = @saved_cs_client, collation_connection = @saved_col_connection;"
     );
+    if time_zone.is_some() {
+        out.push_str("SET time_zone = @saved_time_zone;\n");
+    }
+    out.push('\n');
     Ok(())
 }
 
@@ -103,9 +120,20 @@ pub fn dump(conn: &mut Conn, c: &Connect, db: &str, tables: &[Table]) -> Result<
             );
         }
         out.push('\n');
-        for v in &views {
-            object(conn, c, db, "VIEW", &v.name, "Create View", &mut out)?;
+    }
+    for (what, column) in [
+        ("PROCEDURE", "Create Procedure"),
+        ("FUNCTION", "Create Function"),
+    ] {
+        let list: Vec<Row> = conn
+            .exec(format!("SHOW {what} STATUS WHERE Db = ?"), (db,))
+            .map_err(|e| c.err(&e))?;
+        for name in list.iter().filter_map(|r| get(r, "Name")) {
+            object(conn, c, db, what, &name, column, &mut out)?;
         }
+    }
+    for v in &views {
+        object(conn, c, db, "VIEW", &v.name, "Create View", &mut out)?;
     }
     let names = |conn: &mut Conn, sql: String, col: &str| -> Result<Vec<String>> {
         Ok(q(conn, sql)?.iter().filter_map(|r| get(r, col)).collect())
@@ -120,17 +148,6 @@ pub fn dump(conn: &mut Conn, c: &Connect, db: &str, tables: &[Table]) -> Result<
             "SQL Original Statement",
             &mut out,
         )?;
-    }
-    for (what, column) in [
-        ("PROCEDURE", "Create Procedure"),
-        ("FUNCTION", "Create Function"),
-    ] {
-        let list: Vec<Row> = conn
-            .exec(format!("SHOW {what} STATUS WHERE Db = ?"), (db,))
-            .map_err(|e| c.err(&e))?;
-        for name in list.iter().filter_map(|r| get(r, "Name")) {
-            object(conn, c, db, what, &name, column, &mut out)?;
-        }
     }
     for name in names(conn, format!("SHOW EVENTS FROM {}", ident(db)), "Name")? {
         object(conn, c, db, "EVENT", &name, "Create Event", &mut out)?;
