@@ -14,10 +14,10 @@ ensure_packages() {
     fi
     echo "installing: ${missing[*]}" >&2
     if [ -z "${STRATA_APT_UPDATED:-}" ]; then
-        apt-get update -qq
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
         export STRATA_APT_UPDATED=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # ensure_cargo: the Rust toolchain must be there (rustup installs it; nothing else can).
