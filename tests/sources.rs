@@ -117,7 +117,7 @@ fn a_fifo_is_read_as_a_file_with_read_all_fifos() {
 }
 
 #[test]
-fn a_fifo_is_skipped_without_read_all_fifos() {
+fn a_fifo_is_skipped_without_read_all_fifos_with_a_warning_in_err() {
     let s = Scratch::new();
     let src = s.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
@@ -127,10 +127,28 @@ fn a_fifo_is_skipped_without_read_all_fifos() {
         .unwrap()
         .success());
     s.write_config(&files_source("f", &[&src]));
-    s.cmd(&["backup"]).assert().code(0);
+    s.cmd(&["backup"]).assert().code(1);
     assert!(s
         .catalog()
         .member(1, &member_of("f", &src.join("p")))
         .unwrap()
         .is_none());
+    let err =
+        std::fs::read_to_string(s.repo().join(&s.events()[0].file).with_extension("err")).unwrap();
+    assert!(
+        err.contains("FIFO") && err.contains("read_all_fifos"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_notify_command_that_cannot_start_makes_the_backup_exit_1() {
+    let s = Scratch::new();
+    s.write_config(&format!(
+        "notify_command = [\"/nonexistent/notifier\"]\n{}",
+        shell_source("c", "echo x", "out")
+    ));
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("notify_command"));
 }

@@ -79,9 +79,14 @@ impl FilesSource {
                 )),
                 Err(SinkError::Closed(e)) => return Err(e),
             }
+        } else if ft.is_fifo() {
+            sink.warn(format!(
+                "{}: a FIFO; skipped (set read_all_fifos = true to read FIFOs as files)",
+                path.display()
+            ));
         } else {
             tracing::info!(
-                "{}: special file (fifo, socket or device); skipped",
+                "{}: special file (socket or device); skipped",
                 path.display()
             );
         }

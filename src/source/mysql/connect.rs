@@ -147,6 +147,14 @@ impl Connect {
     }
 }
 
-pub fn one_line(e: &impl std::fmt::Display) -> String {
-    e.to_string().replace('\n', " ")
+/// A MySQL error in words, on one line: the server's message and code, or what the
+/// driver or the network said, never the crate's debug wrapping (`DriverError { .. }`).
+pub fn one_line(e: &mysql::Error) -> String {
+    let s = match e {
+        mysql::Error::MySqlError(m) => format!("the server said: {} (error {})", m.message, m.code),
+        mysql::Error::DriverError(d) => d.to_string(),
+        mysql::Error::IoError(io) => io.to_string(),
+        other => other.to_string(),
+    };
+    s.replace('\n', " ")
 }
