@@ -102,10 +102,32 @@ impl Ctx<'_> {
             + 1
     }
 
+    /// The offset of `key`'s own line in the table that `offset` is in (from `offset`
+    /// up to the next table header), or `offset` when the key is not written there.
+    fn key_offset(&self, offset: usize, key: &str) -> usize {
+        let start = offset.min(self.text.len());
+        let mut at = start;
+        for (i, line) in self.text[start..].split_inclusive('\n').enumerate() {
+            let l = line.trim_start();
+            if i > 0 && l.starts_with('[') {
+                break;
+            }
+            let rest = l.strip_prefix(key).map(str::trim_start);
+            if rest.is_some_and(|r| r.starts_with('=')) {
+                return at;
+            }
+            at += line.len();
+        }
+        offset
+    }
+
+    /// `file: line N: key `k`: message`, N being the key's own line when it is written in
+    /// the table at `offset`.
     pub(super) fn err(&self, offset: usize, key: &str, message: impl std::fmt::Display) -> Error {
+        let line = self.line_of(self.key_offset(offset, key));
         Error::Config {
             path: self.path.to_path_buf(),
-            message: format!("line {}: key `{key}`: {message}", self.line_of(offset)),
+            message: format!("line {line}: key `{key}`: {message}"),
         }
     }
 
@@ -303,7 +325,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            e.contains("key `password`") && e.contains("password_file"),
+            e.contains("line 4: key `password`") && e.contains("password_file"),
             "{e}"
         );
         assert!(!e.contains("\"x\""), "{e}");
@@ -344,8 +366,17 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            e.contains("key `include`") && e.contains("not an absolute path"),
+            e.contains("line 4: key `include`") && e.contains("not an absolute path"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_unknown_kind_names_the_kind_line() {
+        let e = parse("repository = \"/r\"\n[[source]]\nname = \"x\"\nkind = \"tape\"\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("line 4: key `kind`"), "{e}");
     }
 }
