@@ -251,6 +251,20 @@ fn reindex_rebuilds_every_sound_archive_and_lists_the_ones_it_skipped() {
         .assert()
         .code(0)
         .stdout("small");
+    // Archives it could not read block backups (they may hold ids) until moved away;
+    // an unrelated `notes.tar` does not.
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("move out"));
+    for f in ["testhost_2026-01-01_7.tar", "copy_2026-01-01_1.tar"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    s.cmd(&["backup"]).assert().code(0);
+    assert_eq!(
+        s.events().last().unwrap().id,
+        8,
+        "ids must pass the skipped archive's 7"
+    );
 }
 
 #[test]

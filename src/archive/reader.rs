@@ -91,31 +91,50 @@ pub fn read_frame(read_at: &ReadAt, archive: &str, m: &Member, idx: usize) -> Re
     decode_frame(&raw, f.size as usize).map_err(bad)
 }
 
-/// Hashes of a whole member, compared at its end.
-#[derive(Default)]
+/// Hashes of a whole member, compared at its end. Readers check BLAKE3 alone (one fast
+/// pass is enough to catch wrong bytes on the way out); `verify` checks both hashes.
 pub struct WholeCheck {
-    sha: sha2::Sha256,
+    sha: Option<sha2::Sha256>,
     b3: blake3::Hasher,
 }
 
 impl WholeCheck {
+    /// BLAKE3 only: for `cat`, `restore` and the mount.
+    pub fn reading() -> Self {
+        WholeCheck {
+            sha: None,
+            b3: blake3::Hasher::new(),
+        }
+    }
+
+    /// SHA-256 and BLAKE3: for `verify`.
+    pub fn both() -> Self {
+        WholeCheck {
+            sha: Some(sha2::Digest::new()),
+            b3: blake3::Hasher::new(),
+        }
+    }
+
     pub fn update(&mut self, data: &[u8]) {
-        use sha2::Digest;
-        self.sha.update(data);
+        if let Some(sha) = self.sha.as_mut() {
+            sha2::Digest::update(sha, data);
+        }
         self.b3.update(data);
     }
 
     /// Compares with the member's recorded hashes.
     pub fn finish(self, archive: &str, m: &Member) -> Result<()> {
         use sha2::Digest;
-        let sha = hex::encode(self.sha.finalize());
         let b3 = self.b3.finalize().to_hex().to_string();
-        if m.sha256.as_deref() != Some(sha.as_str()) {
-            return Err(corrupt(
-                archive,
-                m,
-                "SHA-256 differs from the catalog".into(),
-            ));
+        if let Some(sha) = self.sha {
+            let sha = hex::encode(sha.finalize());
+            if m.sha256.as_deref() != Some(sha.as_str()) {
+                return Err(corrupt(
+                    archive,
+                    m,
+                    "SHA-256 differs from the catalog".into(),
+                ));
+            }
         }
         if m.blake3.as_deref() != Some(b3.as_str()) {
             return Err(corrupt(
@@ -151,7 +170,7 @@ impl<'a> MemberReader<'a> {
             next: 0,
             buf: Vec::new(),
             pos: 0,
-            check: Some(WholeCheck::default()),
+            check: Some(WholeCheck::reading()),
         })
     }
 }

@@ -24,6 +24,15 @@ fn row(r: &Row) -> rusqlite::Result<Event> {
     })
 }
 
+fn raise_last_id(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO counters (name, value) VALUES ('last_event_id', ?1)
+         ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+        [id],
+    )
+    .map(|_| ())
+}
+
 impl Catalog {
     /// Inserts a running event and returns its id: greater than every id the catalog
     /// ever handed out and than `floor` (the highest id found among the repository's
@@ -156,14 +165,15 @@ impl Catalog {
         )
         .map_err(|e| Self::plain(&self.path, e))?;
         super::members::insert(&tx, event.id, members).map_err(|e| Self::plain(&self.path, e))?;
-        tx.execute(
-            "INSERT INTO counters (name, value) VALUES ('last_event_id', ?1)
-             ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
-            [event.id],
-        )
-        .map_err(|e| Self::plain(&self.path, e))?;
+        raise_last_id(&tx, event.id).map_err(|e| Self::plain(&self.path, e))?;
         tx.commit().map_err(|e| Self::plain(&self.path, e))?;
         Ok(())
+    }
+
+    /// Makes sure no id up to `id` is handed out again (ids seen on disk, even in
+    /// archives `reindex` could not read).
+    pub fn reserve_ids_up_to(&self, id: i64) -> Result<()> {
+        raise_last_id(&self.conn, id).map_err(|e| self.err(e))
     }
 
     fn plain(path: &std::path::Path, e: impl std::fmt::Display) -> crate::error::Error {

@@ -45,18 +45,19 @@ pub fn crash_point(point: &str) {
     }
 }
 
-/// Archives on disk that the catalog does not list: a run beside them could reuse
-/// their ids' names, so it refuses and says how to bring them back.
+/// Archives (files named as strata names them) that the catalog does not list: the
+/// catalog was lost or replaced, so a run refuses and says how to bring them back.
 fn refuse_unknown_archives(repo: &Path, cat: &Catalog) -> Result<()> {
     let known: std::collections::HashSet<String> =
         cat.events()?.into_iter().map(|e| e.file).collect();
-    let unknown: Vec<String> = layout::archives(repo)
+    let unknown: Vec<String> = layout::event_files(repo)
         .into_iter()
-        .filter(|a| !known.contains(a))
+        .filter(|f| f.suffix == ".tar" && !known.contains(&f.rel))
+        .map(|f| f.rel)
         .collect();
     if let Some(first) = unknown.first() {
         return Err(Error::Other(format!(
-            "{} archive(s) in {} are not in the catalog (first: {first}); the catalog was lost or replaced. Run `strata reindex` to rebuild it from the archives, then back up again",
+            "{} archive(s) in {} are not in the catalog (first: {first}); the catalog was lost or replaced. Run `strata reindex` to rebuild it from the archives (move out of the repository any archive it reports as unreadable), then back up again",
             unknown.len(),
             repo.display()
         )));

@@ -54,6 +54,11 @@ impl EventFile {
     }
 }
 
+/// The event id an archive's name (or relative path) carries: `…_<id>.tar`.
+pub fn archive_id(name: &str) -> Option<i64> {
+    parse(name).filter(|(_, s)| *s == ".tar").map(|(id, _)| id)
+}
+
 /// Parses `<anything>_<id><suffix>`.
 fn parse(name: &str) -> Option<(i64, &'static str)> {
     let suffix = SUFFIXES.iter().find(|s| name.ends_with(*s))?;
@@ -62,42 +67,37 @@ fn parse(name: &str) -> Option<(i64, &'static str)> {
     Some((id, suffix))
 }
 
-/// Every event file under `YYYY/MM/`, sorted by path.
-pub fn event_files(repo: &Path) -> Vec<EventFile> {
-    let mut out: Vec<EventFile> = walkdir::WalkDir::new(repo)
+/// Regular files of the repository's `YYYY/MM/` directories: relative path and name.
+fn month_files(repo: &Path) -> impl Iterator<Item = (String, String)> + '_ {
+    walkdir::WalkDir::new(repo)
         .min_depth(3)
         .max_depth(3)
+        .sort_by_file_name()
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
-        .filter_map(|e| {
+        .filter_map(move |e| {
             let rel = e.path().strip_prefix(repo).ok()?.to_str()?.to_string();
-            let (id, suffix) = parse(e.file_name().to_str()?)?;
-            Some(EventFile { rel, id, suffix })
+            Some((rel, e.file_name().to_str()?.to_string()))
         })
-        .collect();
-    out.sort_by(|a, b| a.rel.cmp(&b.rel));
-    out
 }
 
-/// Archive files (`YYYY/MM/*.tar`) of the repository, relative paths, sorted.
-pub fn archives(repo: &Path) -> Vec<String> {
-    let mut out: Vec<String> = walkdir::WalkDir::new(repo)
-        .min_depth(3)
-        .max_depth(3)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tar"))
-        .filter_map(|e| {
-            e.path()
-                .strip_prefix(repo)
-                .ok()
-                .and_then(|p| p.to_str())
-                .map(String::from)
+/// Every event file under `YYYY/MM/`, sorted by path.
+pub fn event_files(repo: &Path) -> Vec<EventFile> {
+    month_files(repo)
+        .filter_map(|(rel, name)| {
+            let (id, suffix) = parse(&name)?;
+            Some(EventFile { rel, id, suffix })
         })
-        .collect();
-    out.sort();
-    out
+        .collect()
+}
+
+/// Every `*.tar` under `YYYY/MM/` (archives, and anything else named so), sorted.
+pub fn archives(repo: &Path) -> Vec<String> {
+    month_files(repo)
+        .filter(|(_, name)| name.ends_with(".tar"))
+        .map(|(rel, _)| rel)
+        .collect()
 }
 
 /// The highest event id any file of the repository carries (0 when none).

@@ -26,12 +26,7 @@ fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), Str
     let path = repo.join(rel);
     let manifest = scan::read_manifest(&path).map_err(|e| e.to_string())?;
     let mut ev = manifest.event;
-    let named = rel
-        .rsplit('_')
-        .next()
-        .and_then(|s| s.strip_suffix(".tar"))
-        .and_then(|s| s.parse::<i64>().ok());
-    if named != Some(ev.id) {
+    if layout::archive_id(rel) != Some(ev.id) {
         return Err(format!(
             "its manifest is for event {}, its name says otherwise",
             ev.id
@@ -67,20 +62,30 @@ pub fn run(repo: &Path) -> Result<Reindexed> {
     let mut events: Vec<(Event, Vec<Member>)> = Vec::new();
     for rel in layout::archives(repo) {
         match load(repo, &rel) {
-            Ok((ev, members)) => {
-                if let Some((other, _)) = events.iter().find(|(e, _)| e.id == ev.id) {
-                    out.skipped
-                        .push(format!("{rel}: event {} is already {}", ev.id, other.file));
-                } else {
-                    events.push((ev, members));
+            Ok((ev, members)) => match events.iter_mut().find(|(e, _)| e.id == ev.id) {
+                // Two archives of one event: the one under the name its run gave it wins.
+                Some(kept) => {
+                    let own =
+                        |e: &Event| e.file == layout::archive_name(&e.host, e.start_time, e.id);
+                    let loser = if own(&ev) && !own(&kept.0) {
+                        std::mem::replace(kept, (ev, members)).0
+                    } else {
+                        ev
+                    };
+                    out.skipped.push(format!(
+                        "{}: a copy of event {} (kept {})",
+                        loser.file, loser.id, kept.0.file
+                    ));
                 }
-            }
+                None => events.push((ev, members)),
+            },
             Err(why) => out.skipped.push(format!("{rel}: {why}")),
         }
     }
     events.sort_by_key(|(ev, _)| ev.id);
     {
         let mut cat = Catalog::open_file(&tmp)?;
+        cat.reserve_ids_up_to(layout::max_id_on_disk(repo))?;
         for (ev, members) in &events {
             if let Err(e) = cat.insert_event(ev, members) {
                 out.skipped.push(format!("{}: {e}", ev.file));

@@ -118,7 +118,7 @@ fn agreement(path: &Path, archive: &str, members: &[Member]) -> Vec<String> {
 pub fn member(store: &dyn Store, archive: &str, m: &Member) -> Result<(), Error> {
     let read_at = crate::ops::read::bytes(store, archive);
     reader::check_index(&*read_at, archive, m)?;
-    let mut check = reader::WholeCheck::default();
+    let mut check = reader::WholeCheck::both();
     for i in 0..m.frames.len() {
         check.update(&reader::read_frame(&*read_at, archive, m, i)?);
     }

@@ -388,7 +388,7 @@ impl Vfs {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let h = Arc::new(Handle {
             next: AtomicU64::new(0),
-            whole: Mutex::new(Some((0, WholeCheck::default()))),
+            whole: Mutex::new(Some((0, WholeCheck::reading()))),
         });
         self.handles.lock().expect("handles lock").insert(fh, h);
         Ok(fh)

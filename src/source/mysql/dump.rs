@@ -52,9 +52,8 @@ pub struct Job {
     pub no_data: bool,
     pub range: Option<Range>,
     /// `SHOW CREATE TABLE`, read under the global read lock with the rest of the
-    /// schema (set on the first range only).
+    /// schema; set on the first range only, which carries the header and the CREATE.
     pub create: Option<String>,
-    pub first: bool,
     pub last: bool,
     pub insert_bytes: usize,
 }
@@ -78,8 +77,7 @@ pub fn run(conn: &mut Conn, c: &Connect, job: &Job, spool: &Spool) -> Result<Spo
     .map_err(|e| Error::Other(format!("zstd: {e}")))?;
     let io = |e: std::io::Error| Error::io(format!("cannot write spool {}", path.display()), e);
     let t = ident(&job.table.name);
-    if job.first {
-        let create = job.create.as_deref().unwrap_or_default();
+    if let Some(create) = &job.create {
         w.write_all(HEADER.as_bytes()).map_err(io)?;
         let drop = if job.table.kind == TableType::Sequence {
             "SEQUENCE"

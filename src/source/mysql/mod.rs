@@ -232,7 +232,6 @@ impl MysqlSource {
                         no_data,
                         range: r,
                         create: (i == 0).then(|| create.clone()),
-                        first: i == 0,
                         last: i + 1 == count,
                         insert_bytes: self.insert_bytes,
                     });
