@@ -10,4 +10,11 @@ ensure_cargo
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+skips=target/tmp/skipped-tests.txt
+rm -f "$skips"
 cargo test --all-targets 2>&1
+# Tests that skipped (never under CI=true, where a missing service fails instead).
+if [ -s "$skips" ]; then
+    echo "SKIPPED $(wc -l < "$skips") test(s):"
+    sed 's/^/  skipped: /' "$skips"
+fi

@@ -342,12 +342,57 @@ fn a_deleted_archive_fails_only_its_own_event() {
 }
 
 #[test]
+fn strata_itself_refuses_writes_when_the_kernel_would_let_them_through() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    s.write_config(&shell_source("c", "echo x", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    let mnt = s.path().join("mnt");
+    let _m = Mounted::with_env(
+        &s.config(),
+        &mnt,
+        &[],
+        &[("STRATA_TEST_MOUNT_WITHOUT_RO", "1")],
+    );
+    let f = mnt.join("latest/c/out");
+    let erofs = |r: std::io::Result<()>, what: &str| {
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EROFS), "{what}");
+    };
+    erofs(
+        std::fs::OpenOptions::new().write(true).open(&f).map(|_| ()),
+        "open for writing",
+    );
+    erofs(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&f)
+            .map(|_| ()),
+        "open for appending",
+    );
+    erofs(std::fs::write(mnt.join("latest/c/new"), b"x"), "create");
+    erofs(std::fs::remove_file(&f), "unlink");
+    erofs(std::fs::create_dir(mnt.join("latest/c/d")), "mkdir");
+    erofs(std::fs::rename(&f, mnt.join("latest/c/moved")), "rename");
+    erofs(
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o777)),
+        "chmod",
+    );
+    erofs(
+        std::os::unix::fs::symlink("out", mnt.join("latest/c/l")),
+        "symlink",
+    );
+    assert_eq!(std::fs::read(&f).unwrap(), b"x\n", "the file changed");
+}
+
+#[test]
 fn other_users_see_the_mount_only_with_allow_other() {
     if !mount::available() {
         return;
     }
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: switching to another user needs root");
+        crate::support::skip("switching to another user needs root");
         return;
     }
     let s = Scratch::new();

@@ -43,8 +43,10 @@ fn second() -> Option<&'static MariaDb> {
     static S: OnceLock<Result<MariaDb, String>> = OnceLock::new();
     match S.get_or_init(MariaDb::start) {
         Ok(s) => Some(s),
-        Err(e) if crate::support::ci() => panic!("CI=true and a second MariaDB cannot start: {e}"),
-        Err(_) => None,
+        Err(e) => {
+            crate::support::skip(&format!("a second MariaDB cannot start: {e}"));
+            None
+        }
     }
 }
 
@@ -347,8 +349,10 @@ fn an_unreachable_server_names_host_and_port() {
 fn a_server_killed_mid_dump_fails_the_event() {
     let server = match MariaDb::start() {
         Ok(s) => s,
-        Err(e) if crate::support::ci() => panic!("CI=true and MariaDB cannot start: {e}"),
-        Err(_) => return,
+        Err(e) => {
+            crate::support::skip(&format!("MariaDB cannot start: {e}"));
+            return;
+        }
     };
     server
         .root_sql(
@@ -682,5 +686,125 @@ fn any_legal_table_name_is_one_safe_member_and_restores() {
         assert_eq!(db2.fingerprint(&name), want);
     }
     db2.root_sql(&format!("DROP DATABASE `{name}`")).unwrap();
+    db1.root_sql(&format!("DROP DATABASE `{name}`")).unwrap();
+}
+
+#[test]
+fn backups_taken_while_ddl_runs_restore_with_schema_and_data_agreeing() {
+    let Some(db1) = mariadb::shared() else { return };
+    let Some(db2) = second() else { return };
+    let name = fresh_db("ddl");
+    db1.root_sql(&format!(
+        "CREATE DATABASE `{name}`; USE `{name}`;
+         CREATE TABLE t1 (id INT PRIMARY KEY, v INT);
+         INSERT INTO t1 SELECT seq, seq FROM seq_1_to_3000;
+         CREATE TABLE t2 (id INT PRIMARY KEY, p TEXT);
+         INSERT INTO t2 SELECT seq, REPEAT('p', 300) FROM seq_1_to_3000;"
+    ))
+    .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ddl = {
+        let stop = stop.clone();
+        let socket = db1.socket.clone();
+        let name = name.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && n < 300 {
+                n += 1;
+                let sql = format!(
+                    "USE `{name}`;
+                     ALTER TABLE t1 ADD COLUMN c{n} INT NOT NULL DEFAULT {n};
+                     CREATE TABLE x{n} (id INT PRIMARY KEY, v INT); INSERT INTO x{n} VALUES (1, {n});
+                     DROP TABLE IF EXISTS x{};
+                     CREATE OR REPLACE VIEW v AS SELECT id, c{n} FROM t1;",
+                    n - 1
+                );
+                let ok = std::process::Command::new("mariadb")
+                    .arg("--no-defaults")
+                    .arg(format!("--socket={}", socket.display()))
+                    .args(["-uroot", "-e", &sql])
+                    .status()
+                    .unwrap();
+                assert!(ok.success(), "DDL {n}");
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+            n
+        })
+    };
+    let s = Scratch::new();
+    s.write_config(&source(&s, db1, &[&name], "threads = 2"));
+    let mut good = 0;
+    for _ in 0..12 {
+        let out = s.cmd(&["backup"]).output().unwrap();
+        let ev = s.events().last().unwrap().clone();
+        match out.status.code() {
+            Some(0) => {}
+            // A table dropped after the lock can fail the source: loudly, never silently.
+            Some(2) => {
+                assert_eq!(ev.status(), "failed");
+                assert!(String::from_utf8_lossy(&out.stderr).contains("source 'db'"));
+                continue;
+            }
+            other => panic!(
+                "backup exit {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+        // Restore the whole database: every INSERT must agree with its CREATE TABLE.
+        let members = s.catalog().members(ev.id).unwrap();
+        let mut whole = Vec::new();
+        let mut rows = Vec::new();
+        for kind in [
+            strata::model::MemberKind::Database,
+            strata::model::MemberKind::Table,
+            strata::model::MemberKind::Objects,
+        ] {
+            for m in members.iter().filter(|m| m.kind == kind) {
+                let sql = cat(&s, ev.id, &m.path);
+                if kind == strata::model::MemberKind::Table {
+                    let n = sql
+                        .split(|b| *b == b'\n')
+                        .filter(|l| l.starts_with(b"("))
+                        .count();
+                    rows.push((
+                        m.path
+                            .rsplit('/')
+                            .next()
+                            .unwrap()
+                            .trim_end_matches(".sql")
+                            .to_string(),
+                        n,
+                    ));
+                }
+                whole.extend(sql);
+            }
+        }
+        db2.root_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
+            .unwrap();
+        db2.load(None, &whole)
+            .unwrap_or_else(|e| panic!("event {}: the dump does not restore: {e}", ev.id));
+        for (t, n) in &rows {
+            let got = db2
+                .root_sql(&format!("SELECT COUNT(*) FROM `{name}`.`{t}`"))
+                .unwrap();
+            assert_eq!(got.trim(), n.to_string(), "event {}: table {t}", ev.id);
+        }
+        assert!(
+            rows.iter().any(|(t, n)| t == "t1" && *n == 3000),
+            "{rows:?}"
+        );
+        db2.root_sql(&format!("SELECT * FROM `{name}`.v LIMIT 1"))
+            .unwrap();
+        good += 1;
+        if good == 3 {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let n = ddl.join().unwrap();
+    assert!(n > 3, "the DDL thread hardly ran ({n} rounds)");
+    assert!(good >= 1, "no backup completed while DDL ran");
+    db2.root_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
+        .unwrap();
     db1.root_sql(&format!("DROP DATABASE `{name}`")).unwrap();
 }

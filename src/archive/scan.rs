@@ -1,8 +1,12 @@
-//! Reading an archive without the catalog: walks the tar headers (seeking over member
-//! data) to list every entry and read the manifest, for `reindex` and `verify`.
+//! Reading an archive without the catalog: the manifest found from the end of the file
+//! by its locator (a few ranged reads, for `reindex`, locally or later remotely), or by
+//! walking the tar headers (seeking over member data) to list every entry, for `verify`
+//! and for archives written before the locator existed.
 
+use crate::archive::reader::ReadAt;
 use crate::error::{Error, Result};
-use crate::format::{manifest::Manifest, MANIFEST_NAME};
+use crate::format::manifest::{self, Manifest, END_BLOCKS};
+use crate::format::{tarhdr, MANIFEST_NAME};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -61,7 +65,64 @@ pub fn read(path: &Path) -> Result<(Vec<TarEntry>, Manifest)> {
     Ok((entries, manifest))
 }
 
-/// Reads and checks the manifest of the archive at `path`.
+/// The manifest's bytes of an archive of `len` bytes, found by its locator; `Ok(None)`
+/// when the archive has no locator (written before it existed).
+pub fn manifest_at_end(read_at: &ReadAt, len: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    if len < END_BLOCKS + 2 * tarhdr::BLOCK {
+        return Ok(None);
+    }
+    let end = read_at(
+        len - END_BLOCKS - tarhdr::BLOCK,
+        (tarhdr::BLOCK + END_BLOCKS) as usize,
+    )?;
+    let Some(size) = manifest::locate(&end[..tarhdr::BLOCK as usize]) else {
+        return Ok(None);
+    };
+    if size > 1 << 30 {
+        return Err(bad(format!("the manifest locator claims {size} bytes")));
+    }
+    if end[tarhdr::BLOCK as usize..].iter().any(|&b| b != 0) {
+        return Err(bad("the end-of-archive blocks are not zero".into()));
+    }
+    let start = (len - END_BLOCKS)
+        .checked_sub(size + tarhdr::BLOCK)
+        .ok_or_else(|| {
+            bad(format!(
+                "the manifest locator claims {size} bytes, more than the file"
+            ))
+        })?;
+    let header = read_at(start, tarhdr::BLOCK as usize)?;
+    let mut name = MANIFEST_NAME.as_bytes().to_vec();
+    name.push(0);
+    if !header.starts_with(&name) || &header[257..262] != b"ustar" {
+        return Err(bad(
+            "the manifest locator does not point at the manifest's header".into(),
+        ));
+    }
+    read_at(start + tarhdr::BLOCK, size as usize).map(Some)
+}
+
+/// Reads and checks the manifest of the archive at `path`: from its locator, or by
+/// walking the headers when it has none.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    read(path).map(|(_, m)| m)
+    use std::os::unix::fs::FileExt;
+    let name = path.display().to_string();
+    let bad = |message: String| Error::Archive {
+        archive: name.clone(),
+        message,
+    };
+    let file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
+    let len = file
+        .metadata()
+        .map_err(|e| bad(format!("cannot stat: {e}")))?
+        .len();
+    let read_at = |offset: u64, n: usize| {
+        let mut buf = vec![0u8; n];
+        file.read_exact_at(&mut buf, offset).map(|()| buf)
+    };
+    match manifest_at_end(&read_at, len).map_err(|e| bad(format!("manifest: {e}")))? {
+        Some(bytes) => Manifest::parse(&bytes).map_err(bad),
+        None => read(path).map(|(_, m)| m),
+    }
 }

@@ -3,7 +3,8 @@
 //! only then fsyncs and renames. An archive is never changed after the rename.
 
 use crate::error::{Error, IoContext, Result};
-use crate::format::{manifest::Manifest, seekable, tarhdr, MANIFEST_NAME};
+use crate::format::manifest::{Manifest, WriterInfo};
+use crate::format::{seekable, tarhdr, MANIFEST_NAME};
 use crate::model::{Event, FileMeta, Frame, Member, MemberKind};
 use sha2::Digest;
 use std::fs::File;
@@ -220,10 +221,11 @@ impl ArchiveWriter {
 
     /// Writes the manifest and the end-of-archive blocks, fsyncs, renames the partial
     /// file to its final name and fsyncs the directory.
-    pub fn finish(mut self, event: Event) -> Result<Finished> {
+    pub fn finish(mut self, event: Event, writer: WriterInfo) -> Result<Finished> {
         assert!(self.open.is_none(), "finish while a member is open");
-        let manifest = Manifest::new(event, std::mem::take(&mut self.members));
-        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        let mut manifest = Manifest::new(event, std::mem::take(&mut self.members));
+        manifest.writer = Some(writer);
+        let json = crate::format::manifest::encode(&manifest);
         let meta = FileMeta {
             mode: 0o644,
             mtime: chrono::Utc::now().timestamp(),

@@ -275,12 +275,16 @@ pub fn mount(
 ) -> std::io::Result<fuser::BackgroundSession> {
     let mut cfg = Config::default();
     cfg.mount_options = vec![
-        MountOption::RO,
         MountOption::FSName("strata".into()),
         MountOption::Subtype("strata".into()),
         MountOption::NoDev,
         MountOption::NoSuid,
     ];
+    // Test hook: without the kernel's read-only flag, every write reaches strata, so the
+    // tests can check strata's own refusals.
+    if std::env::var_os("STRATA_TEST_MOUNT_WITHOUT_RO").is_none() {
+        cfg.mount_options.push(MountOption::RO);
+    }
     if allow_other {
         cfg.mount_options.push(MountOption::DefaultPermissions);
         cfg.acl = SessionACL::All;

@@ -10,6 +10,7 @@ use crate::archive::pipeline::{self, Settings};
 use crate::archive::writer::ArchiveWriter;
 use crate::catalog::Catalog;
 use crate::error::{Error, IoContext, Result};
+use crate::format::manifest::WriterInfo;
 use crate::model::{Event, Member, MemberKind, COMPLETE, FAILED, PARTIAL};
 use crate::ops::{cleanup, layout, lock::RepoLock, sidecars};
 use crate::source::Source;
@@ -198,7 +199,7 @@ pub fn run(plan: Plan) -> Result<Report> {
             failed.join("; ")
         ));
     }
-    finish(&mut cat, writer, &tar, ev, warnings, failed)
+    finish(&mut cat, &plan.settings, writer, &tar, ev, warnings, failed)
 }
 
 /// Writes the manifest, renames the archive into place, writes the sidecars and marks
@@ -206,6 +207,7 @@ pub fn run(plan: Plan) -> Result<Report> {
 /// taken back and the event marked failed, so that nothing disagrees.
 fn finish(
     cat: &mut Catalog,
+    settings: &Settings,
     writer: ArchiveWriter,
     tar: &Path,
     mut ev: Event,
@@ -214,7 +216,12 @@ fn finish(
 ) -> Result<Report> {
     ev.end_time = Some(chrono::Utc::now().timestamp());
     ev.warnings = warnings.len() as u64;
-    let finished = match writer.finish(ev.clone()) {
+    let info = WriterInfo {
+        program: concat!("strata ", env!("CARGO_PKG_VERSION")).to_string(),
+        frame_size: settings.frame_size as u32,
+        level: settings.level,
+    };
+    let finished = match writer.finish(ev.clone(), info) {
         Ok(f) => f,
         Err(e) => return Err(fail(cat, tar, &mut ev, &warnings, &[], e)),
     };

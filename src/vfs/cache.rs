@@ -54,6 +54,11 @@ impl FrameCache {
         size: usize,
         load: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<Arc<Vec<u8>>, E> {
+        // A frame bigger than a shard's share is decoded for this read and not kept:
+        // whatever an archive claims, the cache never holds more than its budget.
+        if !self.fits(size) {
+            return load().map(Arc::new);
+        }
         let slot = {
             let mut sh = self.shard(&k).lock().expect("cache lock");
             if let Some((slot, _)) = sh.lru.get(&k) {
@@ -90,6 +95,11 @@ impl FrameCache {
                 Err(e)
             }
         }
+    }
+
+    /// Whether a frame of `size` bytes is ever kept (and worth decoding ahead).
+    pub fn fits(&self, size: usize) -> bool {
+        size <= self.budget
     }
 
     /// Whether frame `k` is cached and decoded.
@@ -130,5 +140,18 @@ mod tests {
         c.get::<()>(k, 1000, || panic!("decoded twice")).unwrap();
         assert!(c.get((2, 2, 2), 10, || Err("bad")).is_err());
         assert!(!c.contains(&(2, 2, 2)));
+    }
+
+    #[test]
+    fn a_frame_bigger_than_a_shard_is_served_but_never_kept() {
+        let c = FrameCache::new(16 * 1000);
+        for i in 0..50u32 {
+            let got = c
+                .get::<()>((1, 1, i), 5000, || Ok(vec![7u8; 5000]))
+                .unwrap();
+            assert_eq!(got.len(), 5000);
+        }
+        assert_eq!(c.bytes(), 0);
+        assert!(!c.contains(&(1, 1, 0)));
     }
 }

@@ -523,7 +523,10 @@ impl Vfs {
         if sequential {
             let id = tree.uid;
             for i in last + 1..(last + 1 + self.readahead).min(m.frames.len()) {
-                if self.core.cache.contains(&(id, local, i as u32)) {
+                let f = &m.frames[i];
+                if !self.core.cache.fits(f.size as usize)
+                    || self.core.cache.contains(&(id, local, i as u32))
+                {
                     continue;
                 }
                 let job = Prefetch {

@@ -14,6 +14,29 @@ pub fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Where skipped tests are recorded; `scripts/test.sh` prints them after the run.
+pub fn skips_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt")
+}
+
+/// Says that the calling test skips, and why: a failure under `CI=true`, otherwise a
+/// line in [`skips_file`] (shown in the test script's summary) and on stderr.
+pub fn skip(reason: &str) {
+    if ci() {
+        panic!("CI=true and this test would skip: {reason}");
+    }
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("skipped: {test}: {reason}");
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(skips_file())
+    {
+        let _ = writeln!(f, "{test}: {reason}");
+    }
+}
+
 /// The `strata` binary, with no config taken from the environment.
 pub fn strata() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("strata").expect("strata binary");

@@ -5,7 +5,7 @@
 //! ranges joined in order are one file that restores alone: `mysql db < table.sql`.
 
 use super::connect::Connect;
-use super::schema::{self, Table, TableType};
+use super::schema::{Table, TableType};
 use super::sql::{ident, quote_str, write_row, ColumnFormat};
 use crate::error::{Error, IoContext, Result};
 use crate::format::frame::FramedWriter;
@@ -54,6 +54,9 @@ pub struct Job {
     /// `SHOW CREATE TABLE`, read under the global read lock with the rest of the
     /// schema; set on the first range only, which carries the header and the CREATE.
     pub create: Option<String>,
+    /// The stored columns to dump, in order, read under the lock with the CREATE (so
+    /// that an ALTER after the lock cannot make the INSERTs disagree with it).
+    pub columns: std::sync::Arc<Vec<String>>,
     pub last: bool,
     pub insert_bytes: usize,
 }
@@ -116,7 +119,7 @@ pub fn run(conn: &mut Conn, c: &Connect, job: &Job, spool: &Spool) -> Result<Spo
 }
 
 fn rows(conn: &mut Conn, c: &Connect, job: &Job, w: &mut impl Write) -> Result<()> {
-    let cols = schema::data_columns(conn, c, &job.db, &job.table.name)?;
+    let cols = &job.columns;
     if cols.is_empty() {
         return Ok(());
     }

@@ -222,6 +222,11 @@ impl MysqlSource {
                 }
                 let count = ranges.len();
                 let create = schema::create_table(c0, c, &db, t)?;
+                let columns = std::sync::Arc::new(if no_data || t.kind == TableType::Sequence {
+                    Vec::new()
+                } else {
+                    schema::data_columns(c0, c, &db, &t.name)?
+                });
                 let mut seqs = Vec::new();
                 for (i, r) in ranges.into_iter().enumerate() {
                     seqs.push(jobs.len());
@@ -232,6 +237,7 @@ impl MysqlSource {
                         no_data,
                         range: r,
                         create: (i == 0).then(|| create.clone()),
+                        columns: columns.clone(),
                         last: i + 1 == count,
                         insert_bytes: self.insert_bytes,
                     });
