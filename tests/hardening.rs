@@ -372,3 +372,33 @@ fn mount_refuses_a_non_empty_directory() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
     assert_eq!(std::fs::read(mp.join("keep")).unwrap(), b"k");
 }
+
+#[test]
+fn the_manifest_is_found_from_the_end_of_the_archive_without_walking_the_headers() {
+    let (s, _) = two_events();
+    let tar = s.repo().join(&s.events()[0].file);
+    let before = strata::archive::scan::read_manifest(&tar).unwrap();
+    assert_eq!(before.writer.as_ref().unwrap().frame_size, 1 << 20);
+    // Break the first tar header: a walk stops there, the locator does not need it.
+    let mut bytes = std::fs::read(&tar).unwrap();
+    bytes[148..156].copy_from_slice(b"0000000\0");
+    std::fs::write(&tar, &bytes).unwrap();
+    assert!(strata::archive::scan::read(&tar).is_err());
+    let after = strata::archive::scan::read_manifest(&tar).unwrap();
+    assert_eq!(after.members, before.members);
+    assert_eq!(after.event.id, 1);
+    // And the archive is still a plain tar that tar(1) lists up to the manifest.
+    let tar2 = s.repo().join(&s.events()[1].file);
+    let out = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar2)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let names = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        names.lines().last(),
+        Some("strata-manifest.json"),
+        "{names}"
+    );
+}
