@@ -421,3 +421,54 @@ fn other_users_see_the_mount_only_with_allow_other() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "out");
 }
+
+/// Peak resident memory of process `pid`, in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+#[test]
+fn frames_bigger_than_the_cache_are_served_right_without_growing_memory() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    let src = s.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // 768 MiB cut into the biggest frames a reader accepts (64 MiB), mounted with an
+    // 8 MiB cache: no frame fits, each read decodes its frame and lets it go.
+    let file = src.join("sparse");
+    let f = std::fs::File::create(&file).unwrap();
+    f.set_len(768 << 20).unwrap();
+    f.write_all_at(b"needle", 500 << 20).unwrap();
+    drop(f);
+    s.write_config(&format!(
+        "frame_size = \"64MiB\"\n{}",
+        files_source("f", &[&src])
+    ));
+    s.cmd(&["backup"]).assert().code(0);
+    let mnt = s.path().join("mnt");
+    let m = Mounted::new(&s.config(), &mnt);
+    let path = mnt.join("latest").join(member_of("f", &file));
+    let fh = std::fs::File::open(&path).unwrap();
+    let mut buf = [0u8; 6];
+    for i in 0..24u64 {
+        let at = i * (32 << 20) + 12345;
+        fh.read_exact_at(&mut buf, at).unwrap();
+        assert_eq!(buf, [0u8; 6], "offset {at}");
+    }
+    fh.read_exact_at(&mut buf, 500 << 20).unwrap();
+    assert_eq!(&buf, b"needle");
+    let peak = peak_rss_mib(m.pid());
+    assert!(
+        peak < 400,
+        "the mount peaked at {peak} MiB with an 8 MiB cache"
+    );
+}

@@ -699,7 +699,8 @@ fn backups_taken_while_ddl_runs_restore_with_schema_and_data_agreeing() {
          CREATE TABLE t1 (id INT PRIMARY KEY, v INT);
          INSERT INTO t1 SELECT seq, seq FROM seq_1_to_3000;
          CREATE TABLE t2 (id INT PRIMARY KEY, p TEXT);
-         INSERT INTO t2 SELECT seq, REPEAT('p', 300) FROM seq_1_to_3000;"
+         INSERT INTO t2 SELECT seq, REPEAT('p', 300) FROM seq_1_to_3000;
+         CREATE VIEW v AS SELECT id, v FROM t1;"
     ))
     .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

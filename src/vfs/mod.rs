@@ -525,7 +525,10 @@ impl Vfs {
             for i in last + 1..(last + 1 + self.readahead).min(m.frames.len()) {
                 let f = &m.frames[i];
                 if !self.core.cache.fits(f.size as usize)
-                    || self.core.cache.contains(&(id, local, i as u32))
+                    || self
+                        .core
+                        .cache
+                        .contains(&(id, local, i as u32), f.size as usize)
                 {
                     continue;
                 }

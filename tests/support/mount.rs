@@ -69,6 +69,11 @@ impl Mounted {
         m
     }
 
+    /// The mount process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("mount running").id()
+    }
+
     /// Sends SIGTERM and waits; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;

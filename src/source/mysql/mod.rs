@@ -72,6 +72,12 @@ enum Plan {
     Jobs(Member, Vec<usize>),
 }
 
+/// What is read of a table under the global read lock, with the rest of the schema.
+struct TableSchema {
+    create: String,
+    columns: std::sync::Arc<Vec<String>>,
+}
+
 struct Db {
     name: String,
     tables: Vec<(Table, Category)>,
@@ -179,6 +185,7 @@ impl MysqlSource {
         let share = total_rows / self.threads.max(1) as u64;
         for (db, tables) in listed {
             let create = schema::create_database(c0, c, &db)?;
+            let mut columns = schema::data_columns_of(c0, c, &db)?;
             plans.push(Plan::Inline(
                 self.member(&db, ".database.sql", MemberKind::Database),
                 dump::database_sql(&create, &db),
@@ -194,62 +201,21 @@ impl MysqlSource {
                     ));
                 }
                 let no_data = *cat == Category::Ephemeral;
-                let mut ranges = vec![None];
-                if !no_data
-                    && t.kind != TableType::Sequence
-                    && t.rows > self.chunk_rows
-                    && t.rows > share
-                {
-                    let pk = schema::primary_key(c0, c, &db, &t.name)?;
-                    let int = ["tinyint", "smallint", "mediumint", "int", "bigint"];
-                    if let [(col, ty)] = pk.as_slice() {
-                        if int.contains(&ty.to_ascii_lowercase().as_str()) {
-                            let mm: Option<(Option<i128>, Option<i128>)> = c0
-                                .query_first(format!(
-                                    "SELECT MIN({0}), MAX({0}) FROM {1}.{2}",
-                                    sql::ident(col),
-                                    sql::ident(&db),
-                                    sql::ident(&t.name)
-                                ))
-                                .map_err(|e| c.err(&e))?;
-                            if let Some((Some(lo), Some(hi))) = mm {
-                                let n = t.rows.div_ceil(self.chunk_rows) as usize;
-                                ranges =
-                                    dump::ranges(col, lo, hi, n).into_iter().map(Some).collect();
-                            }
-                        }
-                    }
-                }
-                let count = ranges.len();
-                let create = schema::create_table(c0, c, &db, t)?;
-                let columns = std::sync::Arc::new(if no_data || t.kind == TableType::Sequence {
+                let columns = if no_data || t.kind == TableType::Sequence {
                     Vec::new()
                 } else {
-                    schema::data_columns(c0, c, &db, &t.name)?
-                });
-                let mut seqs = Vec::new();
-                for (i, r) in ranges.into_iter().enumerate() {
-                    seqs.push(jobs.len());
-                    jobs.push(Job {
-                        seq: jobs.len(),
-                        db: db.clone(),
-                        table: t.clone(),
-                        no_data,
-                        range: r,
-                        create: (i == 0).then(|| create.clone()),
-                        columns: columns.clone(),
-                        last: i + 1 == count,
-                        insert_bytes: self.insert_bytes,
-                    });
-                }
-                plans.push(Plan::Jobs(
-                    self.member(
-                        &db,
-                        &format!("{}.sql", names::table(&t.name)),
-                        MemberKind::Table,
-                    ),
-                    seqs,
-                ));
+                    columns.remove(&t.name).unwrap_or_default()
+                };
+                let table = TableSchema {
+                    create: schema::create_table(c0, c, &db, t)?,
+                    columns: std::sync::Arc::new(columns),
+                };
+                let ranges = if no_data || t.kind == TableType::Sequence || t.rows <= share {
+                    vec![None]
+                } else {
+                    self.ranges(c0, &db, t)?
+                };
+                plans.push(self.table_jobs(&db, t, no_data, table, ranges, &mut jobs));
             }
             let objects = objects::dump(
                 c0,
@@ -264,6 +230,67 @@ impl MysqlSource {
             dbs.push(Db { name: db, tables });
         }
         Ok((dbs, plans, jobs))
+    }
+
+    /// Primary-key ranges of a big table with a single integer key (`[None]`: whole).
+    fn ranges(&self, c0: &mut Conn, db: &str, t: &Table) -> Result<Vec<Option<dump::Range>>> {
+        let c = &self.connect;
+        if t.rows <= self.chunk_rows {
+            return Ok(vec![None]);
+        }
+        let pk = schema::primary_key(c0, c, db, &t.name)?;
+        let int = ["tinyint", "smallint", "mediumint", "int", "bigint"];
+        let [(col, ty)] = pk.as_slice() else {
+            return Ok(vec![None]);
+        };
+        if !int.contains(&ty.to_ascii_lowercase().as_str()) {
+            return Ok(vec![None]);
+        }
+        let mm: Option<(Option<i128>, Option<i128>)> = c0
+            .query_first(format!(
+                "SELECT MIN({0}), MAX({0}) FROM {1}.{2}",
+                sql::ident(col),
+                sql::ident(db),
+                sql::ident(&t.name)
+            ))
+            .map_err(|e| c.err(&e))?;
+        Ok(match mm {
+            Some((Some(lo), Some(hi))) => {
+                let n = t.rows.div_ceil(self.chunk_rows) as usize;
+                dump::ranges(col, lo, hi, n).into_iter().map(Some).collect()
+            }
+            _ => vec![None],
+        })
+    }
+
+    /// The jobs of one table (one per range) appended to `jobs`, and its member's plan.
+    fn table_jobs(
+        &self,
+        db: &str,
+        t: &Table,
+        no_data: bool,
+        schema: TableSchema,
+        ranges: Vec<Option<dump::Range>>,
+        jobs: &mut Vec<Job>,
+    ) -> Plan {
+        let count = ranges.len();
+        let mut seqs = Vec::new();
+        for (i, r) in ranges.into_iter().enumerate() {
+            seqs.push(jobs.len());
+            jobs.push(Job {
+                seq: jobs.len(),
+                db: db.to_string(),
+                table: t.clone(),
+                no_data,
+                range: r,
+                create: (i == 0).then(|| schema.create.clone()),
+                columns: schema.columns.clone(),
+                last: i + 1 == count,
+                insert_bytes: self.insert_bytes,
+            });
+        }
+        let file = format!("{}.sql", names::table(&t.name));
+        Plan::Jobs(self.member(db, &file, MemberKind::Table), seqs)
     }
 
     /// Takes the global read lock, starts a snapshot on every worker connection and

@@ -71,6 +71,10 @@ pub fn tables(conn: &mut Conn, c: &Connect, db: &str) -> Result<Vec<Table>> {
         .collect())
 }
 
+fn stored(extra: &str) -> bool {
+    !extra.to_ascii_uppercase().contains("GENERATED")
+}
+
 /// Columns to dump, in order: every stored column, generated ones left out.
 pub fn data_columns(conn: &mut Conn, c: &Connect, db: &str, table: &str) -> Result<Vec<String>> {
     let rows: Vec<(String, String)> = conn
@@ -82,9 +86,33 @@ pub fn data_columns(conn: &mut Conn, c: &Connect, db: &str, table: &str) -> Resu
         .map_err(|e| c.err(&e))?;
     Ok(rows
         .into_iter()
-        .filter(|(_, extra)| !extra.to_ascii_uppercase().contains("GENERATED"))
+        .filter(|(_, extra)| stored(extra))
         .map(|(n, _)| n)
         .collect())
+}
+
+/// [`data_columns`] of every table of `db`, in one query (the schema is read while the
+/// global read lock is held: one round trip per database, not per table).
+pub fn data_columns_of(
+    conn: &mut Conn,
+    c: &Connect,
+    db: &str,
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let rows: Vec<(String, String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME, COLUMN_NAME, EXTRA FROM information_schema.COLUMNS
+             WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (db,),
+        )
+        .map_err(|e| c.err(&e))?;
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (t, col, extra) in rows {
+        let cols = out.entry(t).or_default();
+        if stored(&extra) {
+            cols.push(col);
+        }
+    }
+    Ok(out)
 }
 
 /// The primary key's columns, in key order.
