@@ -131,3 +131,28 @@ fn an_event_whose_only_source_fails_is_failed_and_keeps_no_archive() {
     s.cmd(&["cat", "1", "dump/dump.sql"]).assert().code(2);
     s.cmd(&["verify", "--all"]).assert().code(0);
 }
+
+#[test]
+fn help_describes_every_argument_and_names_latest() {
+    for cmd in ["show", "cat", "restore", "diff", "verify", "mount", "list"] {
+        let out = crate::support::strata()
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        // Every argument and option line carries a description after its name.
+        let bare: Vec<&str> = help
+            .lines()
+            .filter(|l| {
+                let t = l.trim_start();
+                (t.starts_with('<') || t.starts_with('-') || t.starts_with("["))
+                    && !t.contains("  ")
+            })
+            .collect();
+        assert!(bare.is_empty(), "{cmd}: undocumented {bare:?}\n{help}");
+        if cmd != "list" && cmd != "mount" {
+            assert!(help.contains("latest~N"), "{cmd}: {help}");
+        }
+    }
+}

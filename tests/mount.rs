@@ -342,6 +342,37 @@ fn a_deleted_archive_fails_only_its_own_event() {
 }
 
 #[test]
+fn the_mount_follows_a_catalog_rebuilt_by_reindex_without_a_remount() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    s.write_config(&shell_source("c", "echo one", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    let mnt = s.path().join("mnt");
+    let _m = Mounted::new(&s.config(), &mnt);
+    assert_eq!(std::fs::read(mnt.join("latest/c/out")).unwrap(), b"one\n");
+    std::fs::remove_file(s.repo().join("catalog.sqlite3")).unwrap();
+    s.cmd(&["reindex"]).assert().code(0);
+    s.write_config(&shell_source("c", "echo two", "out"));
+    s.cmd(&["backup"]).assert().code(0);
+    let e2 = event_dir(&s, &mnt, 2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !e2.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "event 2 never appeared after the reindex"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read(e2.join("c/out")).unwrap(), b"two\n");
+    assert_eq!(
+        std::fs::read(event_dir(&s, &mnt, 1).join("c/out")).unwrap(),
+        b"one\n"
+    );
+}
+
+#[test]
 fn strata_itself_refuses_writes_when_the_kernel_would_let_them_through() {
     if !mount::available() {
         return;

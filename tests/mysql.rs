@@ -314,6 +314,10 @@ fn a_wrong_password_fails_the_event_naming_host_and_port_without_the_secret() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("127.0.0.1:{}", db.port)), "{err}");
     assert!(err.contains("Access denied"), "{err}");
+    assert!(
+        !err.contains("Error {") && !err.contains("i32"),
+        "debug output: {err}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     let ev = &s.events()[0];
     assert_eq!(ev.status(), "failed");

@@ -187,3 +187,25 @@ impl EventTree {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_and_dot_dot_members_of_a_hostile_archive_never_become_entries() {
+        let ev: Event = serde_json::from_str(
+            r#"{"id": 1, "host": "h", "start_time": 1, "end_time": 2, "completed": 0, "bytes": 0, "file": "2026/11/h_2026-11-01_1.tar", "sha256": null, "error": null, "warnings": 0}"#,
+        )
+        .unwrap();
+        let m = |p: &str| Member::new("s", p.to_string(), MemberKind::File, FileMeta::default());
+        let members = ["s/..", "s/.", "s/../etc/passwd", "s/a/./b", "s/ok"]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as i64, m(p)))
+            .collect();
+        let tree = EventTree::build(ev, members);
+        let names: Vec<&str> = tree.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, vec!["", "s", "ok"]);
+    }
+}
