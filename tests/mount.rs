@@ -219,18 +219,12 @@ fn a_new_event_appears_while_mounted() {
     s.write_config(&shell_source("c", "echo two", "out"));
     s.cmd(&["backup"]).assert().code(0);
     let e2 = event_dir(&s, &mnt, 2);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::fs::read_link(mnt.join("latest"))
-        .map(|l| mnt.join(l))
-        .ok()
-        != Some(e2.clone())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "latest never moved to event 2"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_until("latest to move to event 2", || {
+        std::fs::read_link(mnt.join("latest"))
+            .map(|l| mnt.join(l))
+            .ok()
+            == Some(e2.clone())
+    });
     assert_eq!(std::fs::read(e2.join("c/out")).unwrap(), b"two\n");
     assert_eq!(std::fs::read(mnt.join("latest/c/out")).unwrap(), b"two\n");
 }
@@ -357,14 +351,7 @@ fn the_mount_follows_a_catalog_rebuilt_by_reindex_without_a_remount() {
     s.write_config(&shell_source("c", "echo two", "out"));
     s.cmd(&["backup"]).assert().code(0);
     let e2 = event_dir(&s, &mnt, 2);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !e2.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "event 2 never appeared after the reindex"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_until("event 2 to appear after the reindex", || e2.exists());
     assert_eq!(std::fs::read(e2.join("c/out")).unwrap(), b"two\n");
     assert_eq!(
         std::fs::read(event_dir(&s, &mnt, 1).join("c/out")).unwrap(),
@@ -451,6 +438,18 @@ fn other_users_see_the_mount_only_with_allow_other() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "out");
+}
+
+/// Polls `done` for up to 5 s; fails naming `what` if it never holds.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Peak resident memory of process `pid`, in MiB.

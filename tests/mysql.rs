@@ -38,6 +38,28 @@ fn cat(s: &Scratch, id: i64, path: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// Every member of event `id` in whole-database order (`.database.sql`, each table,
+/// `.objects.sql`), as `(member, bytes)`.
+fn members_in_load_order(s: &Scratch, id: i64) -> Vec<(strata::model::Member, Vec<u8>)> {
+    use strata::model::MemberKind;
+    let members = s.catalog().members(id).unwrap();
+    let mut out = Vec::new();
+    for kind in [MemberKind::Database, MemberKind::Table, MemberKind::Objects] {
+        for m in members.iter().filter(|m| m.kind == kind) {
+            out.push((m.clone(), cat(s, id, &m.path)));
+        }
+    }
+    out
+}
+
+/// The whole-database SQL of event `id`, joined from its members.
+fn whole_database(s: &Scratch, id: i64) -> Vec<u8> {
+    members_in_load_order(s, id)
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect()
+}
+
 /// A second server for restores, started once per run.
 fn second() -> Option<&'static MariaDb> {
     static S: OnceLock<Result<MariaDb, String>> = OnceLock::new();
@@ -574,26 +596,7 @@ fn every_kind_of_object_restores_in_one_pass_with_its_session_state() {
     let s = Scratch::new();
     s.write_config(&source(&s, db1, &[&name], ""));
     s.cmd(&["backup"]).assert().code(0);
-    let members = s.catalog().members(1).unwrap();
-    let mut whole = Vec::new();
-    for m in members
-        .iter()
-        .filter(|m| m.kind == strata::model::MemberKind::Database)
-    {
-        whole.extend(cat(&s, 1, &m.path));
-    }
-    for m in members
-        .iter()
-        .filter(|m| m.kind == strata::model::MemberKind::Table)
-    {
-        whole.extend(cat(&s, 1, &m.path));
-    }
-    for m in members
-        .iter()
-        .filter(|m| m.kind == strata::model::MemberKind::Objects)
-    {
-        whole.extend(cat(&s, 1, &m.path));
-    }
+    let whole = whole_database(&s, 1);
     // The restoring session is in another zone: schedules must not move.
     let mut restore = b"SET time_zone = '-03:00';\n".to_vec();
     restore.extend(whole);
@@ -661,17 +664,7 @@ fn any_legal_table_name_is_one_safe_member_and_restores() {
     }
     s.cmd(&["verify", "--all"]).assert().code(0);
     // The whole database, from its members, into a fresh server.
-    let mut whole = Vec::new();
-    for kind in [
-        strata::model::MemberKind::Database,
-        strata::model::MemberKind::Table,
-        strata::model::MemberKind::Objects,
-    ] {
-        for m in members.iter().filter(|m| m.kind == kind) {
-            whole.extend(cat(&s, 1, &m.path));
-        }
-    }
-    db2.load(None, &whole).unwrap();
+    db2.load(None, &whole_database(&s, 1)).unwrap();
     let want = db1.fingerprint(&name);
     assert_eq!(want.len(), tables.len());
     assert_eq!(db2.fingerprint(&name), want);
@@ -756,33 +749,18 @@ fn backups_taken_while_ddl_runs_restore_with_schema_and_data_agreeing() {
             ),
         }
         // Restore the whole database: every INSERT must agree with its CREATE TABLE.
-        let members = s.catalog().members(ev.id).unwrap();
         let mut whole = Vec::new();
         let mut rows = Vec::new();
-        for kind in [
-            strata::model::MemberKind::Database,
-            strata::model::MemberKind::Table,
-            strata::model::MemberKind::Objects,
-        ] {
-            for m in members.iter().filter(|m| m.kind == kind) {
-                let sql = cat(&s, ev.id, &m.path);
-                if kind == strata::model::MemberKind::Table {
-                    let n = sql
-                        .split(|b| *b == b'\n')
-                        .filter(|l| l.starts_with(b"("))
-                        .count();
-                    rows.push((
-                        m.path
-                            .rsplit('/')
-                            .next()
-                            .unwrap()
-                            .trim_end_matches(".sql")
-                            .to_string(),
-                        n,
-                    ));
-                }
-                whole.extend(sql);
+        for (m, sql) in members_in_load_order(&s, ev.id) {
+            if m.kind == strata::model::MemberKind::Table {
+                let n = sql
+                    .split(|b| *b == b'\n')
+                    .filter(|l| l.starts_with(b"("))
+                    .count();
+                let t = m.path.rsplit('/').next().unwrap().trim_end_matches(".sql");
+                rows.push((t.to_string(), n));
             }
+            whole.extend(sql);
         }
         db2.root_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
             .unwrap();
