@@ -52,6 +52,15 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
 
+    /// A remote target failed; `transient` failures (connection, timeout, server
+    /// error) are worth retrying, the rest (credentials, missing bucket, host key) not.
+    #[error("target {target}: {message}")]
+    Target {
+        target: String,
+        message: String,
+        transient: bool,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,

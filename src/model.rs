@@ -227,3 +227,59 @@ impl Member {
         }
     }
 }
+
+/// A retention policy in restic's vocabulary: the last N events, the newest event of
+/// each of the last N hours, days, weeks, months and years, and every event within a
+/// span before the newest. An event is kept when any rule keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeepPolicy {
+    pub last: u32,
+    pub hourly: u32,
+    pub daily: u32,
+    pub weekly: u32,
+    pub monthly: u32,
+    pub yearly: u32,
+    pub within: Option<Span>,
+}
+
+impl KeepPolicy {
+    /// No rule at all: applying it would delete everything, so it is refused.
+    pub fn is_empty(&self) -> bool {
+        *self == KeepPolicy::default()
+    }
+}
+
+/// A calendar span such as `1y2m` or `30d` (years, months, days, hours).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    pub years: u32,
+    pub months: u32,
+    pub days: u32,
+    pub hours: u32,
+}
+
+impl Span {
+    /// Parses restic's `2y5m7d3h` form; every part is optional but one must be there.
+    pub fn parse(s: &str) -> Option<Span> {
+        let mut span = Span::default();
+        let mut num = String::new();
+        let mut any = false;
+        for c in s.trim().chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+                continue;
+            }
+            let n: u32 = num.parse().ok()?;
+            num.clear();
+            match c {
+                'y' => span.years = n,
+                'm' => span.months = n,
+                'd' => span.days = n,
+                'h' => span.hours = n,
+                _ => return None,
+            }
+            any = true;
+        }
+        (num.is_empty() && any).then_some(span)
+    }
+}

@@ -103,6 +103,21 @@ pub fn manifest_at_end(read_at: &ReadAt, len: u64) -> std::io::Result<Option<Vec
     read_at(start + tarhdr::BLOCK, size as usize).map(Some)
 }
 
+/// The manifest of archive `name` (`len` bytes) read through `read_at` by its locator
+/// alone: how remote archives are indexed without downloading them.
+pub fn manifest_by_locator(read_at: &ReadAt, name: &str, len: u64) -> Result<Manifest> {
+    let bad = |message: String| Error::Archive {
+        archive: name.to_string(),
+        message,
+    };
+    match manifest_at_end(read_at, len).map_err(|e| bad(format!("manifest: {e}")))? {
+        Some(bytes) => Manifest::parse(&bytes).map_err(bad),
+        None => Err(bad(
+            "no manifest locator at its end (not a strata archive, or truncated)".into(),
+        )),
+    }
+}
+
 /// Reads and checks the manifest of the archive at `path`: from its locator, or by
 /// walking the headers when it has none.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {

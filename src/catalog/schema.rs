@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 const V1: &str = "
 CREATE TABLE events (
@@ -58,6 +58,24 @@ CREATE TABLE counters (
 INSERT INTO counters (name, value) SELECT 'last_event_id', COALESCE(MAX(id), 0) FROM events;
 ";
 
+/// Version 3: `copies`, one row per event and target: where the event's files were
+/// copied, whether that copy is proven (`done`, with the size and SHA-256 the target
+/// holds), still to do (`pending`, `failed` with the error) or being removed
+/// (`deleting`, finished by the next run).
+const V3: &str = "
+CREATE TABLE copies (
+    event_id  INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    target    TEXT    NOT NULL,
+    state     TEXT    NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'deleting')),
+    size      INTEGER,
+    sha256    TEXT,
+    time      INTEGER,
+    error     TEXT,
+    PRIMARY KEY (event_id, target)
+) WITHOUT ROWID;
+CREATE INDEX copies_target ON copies(target, state);
+";
+
 pub fn migrate(conn: &Connection) -> Result<(), String> {
     let version = |c: &Connection| -> Result<i64, String> {
         c.pragma_query_value(None, "user_version", |r| r.get(0))
@@ -83,6 +101,10 @@ pub fn migrate(conn: &Connection) -> Result<(), String> {
         if v < 2 {
             conn.execute_batch(V2)
                 .map_err(|e| format!("cannot upgrade the schema to version 2: {e}"))?;
+        }
+        if v < 3 {
+            conn.execute_batch(V3)
+                .map_err(|e| format!("cannot upgrade the schema to version 3: {e}"))?;
         }
         conn.pragma_update(None, "user_version", VERSION)
             .map_err(|e| e.to_string())?;

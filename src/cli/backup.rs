@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 pub fn run(env: Env) -> Result<u8> {
     let config = env.config.expect("backup loads the config");
     let notify = config.notify.clone();
+    let targets = config.targets.clone();
     let host = config.host.clone();
     let bar = if std::io::stderr().is_terminal() && !env.quiet {
         let b = ProgressBar::new_spinner();
@@ -33,9 +34,24 @@ pub fn run(env: Env) -> Result<u8> {
         progress: &progress,
     });
     bar.finish_and_clear();
+    // The event is complete and durable: copy it (and whatever an earlier run left
+    // pending) off the machine.
+    let uploaded = targets.is_empty()
+        || report.is_err()
+        || match crate::ops::upload::run(&env.repo, &targets, None) {
+            Ok(r) => super::remote::report_uploads(&r),
+            Err(e) => {
+                eprintln!("strata: upload: {e}; `strata upload` retries");
+                false
+            }
+        };
     let mut notify_failed = false;
     if let Some(argv) = &notify {
-        if let Some(w) = crate::ops::notify::send(argv, &summary(&host, &env.repo, &report)) {
+        let mut text = summary(&host, &env.repo, &report);
+        if !uploaded {
+            text += "upload: FAILED (the event is kept locally; `strata upload` retries)\n";
+        }
+        if let Some(w) = crate::ops::notify::send(argv, &text) {
             tracing::warn!("{w}");
             notify_failed = true;
         }
@@ -61,6 +77,8 @@ pub fn run(env: Env) -> Result<u8> {
             report.failed.len()
         );
         Ok(exit::ERROR)
+    } else if !uploaded {
+        Ok(exit::WARN)
     } else if report.warnings.is_empty() && !notify_failed {
         tracing::info!("{summary}");
         Ok(exit::OK)

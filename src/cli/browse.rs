@@ -3,16 +3,32 @@
 use super::{fmt, Env};
 use crate::error::{exit, Error, IoContext, Result};
 use crate::ops::{self, EventRef};
-use crate::store::local::LocalStore;
 use serde_json::json;
 use std::io::Write;
 
 pub fn list(env: &Env, as_json: bool) -> Result<u8> {
     let cat = env.catalog()?;
     let events = cat.events()?;
+    let copies = cat.copies()?;
+    let copies_of = |id: i64| copies.iter().filter(move |c| c.event_id == id);
+    let local = |e: &crate::model::Event| !e.file.is_empty() && env.repo.join(&e.file).is_file();
     let mut out = std::io::stdout().lock();
     if as_json {
-        let v: Vec<_> = events.iter().map(event_json).collect();
+        let v: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let mut v = event_json(e);
+                v["local"] = json!(local(e));
+                v["copies"] = json!(copies_of(e.id)
+                    .map(|c| json!({
+                        "target": c.target, "state": c.state.as_str(), "size": c.size,
+                        "sha256": c.sha256, "time": c.time.map(crate::format::meta::rfc3339),
+                        "error": c.error,
+                    }))
+                    .collect::<Vec<_>>());
+                v
+            })
+            .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json"))
             .ctx(|| "stdout".into())?;
         return Ok(exit::OK);
@@ -23,8 +39,23 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
         "STATUS".into(),
         "SIZE".into(),
         "DURATION".into(),
+        "WHERE".into(),
     ]];
     for e in &events {
+        let mut place: Vec<String> = local(e).then(|| "local".to_string()).into_iter().collect();
+        for c in copies_of(e.id) {
+            place.push(match c.state {
+                crate::catalog::CopyState::Done => c.target.clone(),
+                s => format!("{}({})", c.target, s.as_str()),
+            });
+        }
+        if e.is_readable() {
+            for t in env.targets() {
+                if !copies_of(e.id).any(|c| c.target == t.name) {
+                    place.push(format!("{}(pending)", t.name));
+                }
+            }
+        }
         rows.push(vec![
             e.id.to_string(),
             fmt::date(e.start_time),
@@ -33,6 +64,11 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
             e.end_time
                 .map(|t| fmt::duration(t - e.start_time))
                 .unwrap_or_else(|| "-".into()),
+            if place.is_empty() {
+                "-".into()
+            } else {
+                place.join(",")
+            },
         ]);
     }
     fmt::table(&mut out, &rows).ctx(|| "stdout".into())?;
@@ -114,7 +150,7 @@ pub fn cat(env: &Env, id: EventRef, path: &str) -> Result<u8> {
             m.kind.as_str()
         )));
     }
-    let store = LocalStore::new(&env.repo);
+    let store = env.store()?;
     let mut r = ops::read::member(&store, &ev.file, &m)?;
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; 1 << 20];
@@ -126,6 +162,7 @@ pub fn cat(env: &Env, id: EventRef, path: &str) -> Result<u8> {
         out.write_all(&buf[..n]).ctx(|| "stdout".into())?;
     }
     out.flush().ctx(|| "stdout".into())?;
+    env.report_fetched(&store);
     Ok(exit::OK)
 }
 

@@ -5,6 +5,7 @@ mod backup;
 mod browse;
 mod fmt;
 mod mount;
+mod remote;
 mod repair;
 mod restore;
 
@@ -99,10 +100,32 @@ enum Command {
         /// Print JSON instead of lines on stderr.
         #[arg(long)]
         json: bool,
+        /// Check the copies on the targets instead of the local archives, reading them
+        /// there (all targets, or the one --target names).
+        #[arg(long)]
+        remote: bool,
+        /// With --remote: only this target.
+        #[arg(long, value_name = "NAME", requires = "remote")]
+        target: Option<String>,
     },
     /// Rebuild the catalog from the archives and their manifests (archives that cannot
     /// be read are listed and skipped; exit 1 then).
-    Reindex,
+    Reindex {
+        /// Also read the archives a target holds (by their manifests, with ranged reads):
+        /// how a new machine with only the config gets its backups back.
+        #[arg(long, value_name = "TARGET")]
+        from: Option<String>,
+        /// With --from: only the events of this host (as in the target's `<host>/` paths).
+        #[arg(long, requires = "from")]
+        host: Option<String>,
+    },
+    /// Copy to the targets every event not yet proven there (pending or failed), then
+    /// apply each target's `keep` rules (exit 0 done, 2 a copy failed).
+    Upload {
+        /// Only this target.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+    },
     /// Show every backup as a read-only tree at MOUNTPOINT (until unmounted or signalled).
     Mount {
         /// An empty directory to mount on.
@@ -159,6 +182,28 @@ impl Env {
         }
         crate::catalog::Catalog::open(&self.repo)
     }
+
+    /// The configured targets (none when no config was loaded).
+    pub fn targets(&self) -> &[crate::store::TargetSpec] {
+        self.config
+            .as_ref()
+            .map(|c| c.targets.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Where readers get archive bytes: the repository, then the targets.
+    pub fn store(&self) -> Result<crate::ops::remote::Located> {
+        let cache = self.config.as_ref().and_then(|c| c.remote_cache.as_ref());
+        crate::ops::remote::Located::open(&self.repo, self.targets(), cache)
+    }
+
+    /// Says at -v how much was read from targets.
+    pub fn report_fetched(&self, store: &crate::ops::remote::Located) {
+        let n = store.fetched();
+        if n > 0 {
+            tracing::info!("fetched {n} bytes ({}) from targets", fmt::size(n));
+        }
+    }
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -186,7 +231,10 @@ pub fn run() -> Result<u8> {
     unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    let needs_config = matches!(cli.command, Command::Backup);
+    let needs_config = matches!(
+        cli.command,
+        Command::Backup | Command::Upload { .. } | Command::Reindex { from: Some(_), .. }
+    ) || matches!(cli.command, Command::Verify { remote: true, .. });
     let env = Env::new(&cli, needs_config)?;
     match cli.command {
         Command::Backup => backup::run(env),
@@ -198,14 +246,32 @@ pub fn run() -> Result<u8> {
             ref paths,
             ref to,
         } => restore::run(&env, id, paths, to),
-        Command::Verify { id, all, json } => repair::verify(&env, id, all, json),
+        Command::Verify {
+            id,
+            all,
+            json,
+            remote: false,
+            ..
+        } => repair::verify(&env, id, all, json),
+        Command::Verify {
+            id,
+            all,
+            json,
+            remote: true,
+            ref target,
+        } => remote::verify(&env, id, all, json, target.as_deref()),
         Command::Diff {
             old,
             new,
             ref paths,
             json,
         } => browse::diff(&env, old, new, paths, json),
-        Command::Reindex => repair::reindex(&env),
+        Command::Reindex { from: None, .. } => repair::reindex(&env),
+        Command::Reindex {
+            from: Some(ref from),
+            ref host,
+        } => remote::reindex(&env, from, host.as_deref()),
+        Command::Upload { ref target } => remote::upload(&env, target.as_deref()),
         Command::Mount {
             ref mountpoint,
             cache_size,

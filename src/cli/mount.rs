@@ -4,7 +4,6 @@
 
 use super::Env;
 use crate::error::{exit, Error, Result};
-use crate::store::local::LocalStore;
 use crate::vfs::{Options, Vfs};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,17 +98,15 @@ pub fn run(
         .unwrap_or(2);
     let vfs = Arc::new(Vfs::new(
         cat,
-        Box::new(LocalStore::new(&env.repo)),
+        Box::new(env.store()?),
         Options {
             cache_bytes: cache_size as usize,
             readahead: (2 * cores).max(4),
             threads: cores,
         },
     ));
-    let session =
-        crate::fuse::mount(vfs, mountpoint, allow_other, cores.max(2) * 2).map_err(|e| match e
-            .raw_os_error()
-        {
+    let session = crate::fuse::mount(vfs.clone(), mountpoint, allow_other, cores.max(2) * 2)
+        .map_err(|e| match e.raw_os_error() {
             Some(libc::ENOTCONN) => stale(mountpoint),
             _ => Error::io(format!("cannot mount on {}", mountpoint.display()), e),
         })?;
@@ -127,6 +124,10 @@ pub fn run(
             let _ = session.join();
             break;
         }
+    }
+    let n = vfs.fetched();
+    if n > 0 {
+        tracing::info!("fetched {n} bytes from targets");
     }
     Ok(exit::OK)
 }

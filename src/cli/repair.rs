@@ -3,7 +3,6 @@
 use super::Env;
 use crate::error::{exit, Error, IoContext, Result};
 use crate::ops::{self, reindex, verify, EventRef};
-use crate::store::local::LocalStore;
 use serde_json::json;
 use std::io::Write;
 
@@ -19,7 +18,7 @@ pub fn verify(env: &Env, id: Option<EventRef>, all: bool, as_json: bool) -> Resu
         None => vec![ops::complete_event(&cat, EventRef::Latest(0))
             .map_err(|_| Error::NotFound("no complete event to verify".into()))?],
     };
-    let store = LocalStore::new(&env.repo);
+    let store = env.store()?;
     let mut report = Vec::new();
     let mut bad = 0;
     let repo_problems = if all {
@@ -35,7 +34,11 @@ pub fn verify(env: &Env, id: Option<EventRef>, all: bool, as_json: bool) -> Resu
     }
     for ev in &events {
         let members = cat.members_with_frames(ev.id)?;
-        let problems = verify::event(&env.repo, &store, ev, &members);
+        let problems = if env.repo.join(&ev.file).exists() {
+            verify::event(&env.repo, &store, ev, &members)
+        } else {
+            remote_copies(env, &cat, ev, &members)?
+        };
         bad += problems.len();
         if !as_json {
             for p in &problems {
@@ -61,6 +64,46 @@ pub fn verify(env: &Env, id: Option<EventRef>, all: bool, as_json: bool) -> Resu
             .ctx(|| "stdout".into())?;
     }
     Ok(if bad == 0 { exit::OK } else { exit::WARN })
+}
+
+/// An event whose local archive is gone is checked where it was copied: each target
+/// holding it must hold it whole.
+fn remote_copies(
+    env: &Env,
+    cat: &crate::catalog::Catalog,
+    ev: &crate::model::Event,
+    members: &[crate::model::Member],
+) -> Result<Vec<String>> {
+    let copies: Vec<_> = cat
+        .copies_of(ev.id)?
+        .into_iter()
+        .filter(|c| c.state == crate::catalog::CopyState::Done)
+        .collect();
+    if copies.is_empty() {
+        return Ok(vec![format!(
+            "archive {} is missing and no target holds a copy",
+            ev.file
+        )]);
+    }
+    let mut problems = Vec::new();
+    for c in &copies {
+        let Some(spec) = env.targets().iter().find(|t| t.name == c.target) else {
+            problems.push(format!(
+                "archive {} is missing here and its copy is on target {}, which the config no longer names",
+                ev.file, c.target
+            ));
+            continue;
+        };
+        let cache = env.config.as_ref().and_then(|c| c.remote_cache.as_ref());
+        let located =
+            crate::ops::remote::Located::open(&env.repo, std::slice::from_ref(spec), cache)?
+                .remote_only();
+        let store = crate::store::open(spec)?;
+        problems.extend(crate::ops::verify_remote::copy(
+            &located, &*store, c, ev, members,
+        ));
+    }
+    Ok(problems)
 }
 
 pub fn reindex(env: &Env) -> Result<u8> {

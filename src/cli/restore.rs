@@ -3,7 +3,6 @@
 use super::Env;
 use crate::error::{exit, Result};
 use crate::ops::{self, restore, EventRef};
-use crate::store::local::LocalStore;
 use std::path::Path;
 
 pub fn run(env: &Env, id: EventRef, paths: &[String], to: &Path) -> Result<u8> {
@@ -11,8 +10,9 @@ pub fn run(env: &Env, id: EventRef, paths: &[String], to: &Path) -> Result<u8> {
     let ev = ops::complete_event(&cat, id)?;
     let id = ev.id;
     let members = restore::select(&cat, id, paths)?;
-    let store = LocalStore::new(&env.repo);
+    let store = env.store()?;
     let r = restore::restore(&store, &ev.file, &members, to)?;
+    env.report_fetched(&store);
     for f in &r.failed {
         eprintln!("strata: restore: not restored: {f}");
     }

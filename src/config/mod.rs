@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 mod sources;
+mod targets;
 
 pub const DEFAULT_PATH: &str = "/etc/strata/strata.toml";
 
@@ -26,6 +27,10 @@ pub struct Config {
     pub notify: Option<Vec<String>>,
     pub settings: Settings,
     pub sources: Vec<Box<dyn Source>>,
+    /// Remote copies, in the order reads fall back to them.
+    pub targets: Vec<crate::store::TargetSpec>,
+    /// On-disk read-through cache for remote reads.
+    pub remote_cache: Option<crate::ops::remote::CacheDir>,
 }
 
 /// A byte count written as an integer or as `"1MiB"`, `"512KiB"`, `"4M"`.
@@ -87,6 +92,10 @@ struct Raw {
     notify_command: Option<toml::Value>,
     #[serde(default, rename = "source")]
     sources: Vec<Spanned<RawSource>>,
+    #[serde(default, rename = "target")]
+    targets: Vec<Spanned<targets::RawTarget>>,
+    remote_cache: Option<PathBuf>,
+    remote_cache_size: Option<Size>,
 }
 
 pub(super) struct Ctx<'a> {
@@ -272,6 +281,29 @@ impl Config {
                 _ => sources::mysql(&cx, at, name, s, &host, base)?,
             });
         }
+        let mut targets = Vec::new();
+        for t in raw.targets {
+            let at = t.span().start;
+            let spec = targets::target(&cx, at, t.into_inner(), base)?;
+            if targets
+                .iter()
+                .any(|o: &crate::store::TargetSpec| o.name == spec.name)
+            {
+                return Err(cx.err(
+                    at,
+                    "name",
+                    format!(
+                        "two targets are named {:?}; give each a distinct `name`",
+                        spec.name
+                    ),
+                ));
+            }
+            targets.push(spec);
+        }
+        let remote_cache = raw.remote_cache.map(|dir| crate::ops::remote::CacheDir {
+            dir: base.join(dir),
+            max_bytes: raw.remote_cache_size.map(|s| s.0).unwrap_or(1 << 30),
+        });
         let notify = match raw.notify_command {
             None => None,
             Some(toml::Value::String(sh)) if !sh.trim().is_empty() => Some(vec!["sh".into(), "-c".into(), sh]),
@@ -298,6 +330,8 @@ impl Config {
                 spool_dir: repository.join(".spool"),
             },
             sources,
+            targets,
+            remote_cache,
         })
     }
 }

@@ -11,8 +11,19 @@ pub fn archive_name(host: &str, start: i64, id: i64) -> String {
         .timestamp_opt(start, 0)
         .single()
         .unwrap_or_else(Local::now);
-    let host: String = host
-        .chars()
+    let host = host_component(host);
+    format!(
+        "{}/{}_{}_{id}.tar",
+        t.format("%Y/%m"),
+        host,
+        t.format("%Y-%m-%d")
+    )
+}
+
+/// The host as it appears in file names and remote paths: letters, digits, `-` and
+/// `.` (anything else becomes `-`, so a `_` never splits a name wrongly).
+pub fn host_component(host: &str) -> String {
+    host.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
                 c
@@ -20,13 +31,30 @@ pub fn archive_name(host: &str, start: i64, id: i64) -> String {
                 '-'
             }
         })
-        .collect();
-    format!(
-        "{}/{}_{}_{id}.tar",
-        t.format("%Y/%m"),
-        host,
-        t.format("%Y-%m-%d")
-    )
+        .collect()
+}
+
+/// The host component of an archive path (`YYYY/MM/<host>_YYYY-MM-DD_<id>.tar`).
+pub fn host_of(rel: &str) -> Option<&str> {
+    let file = rel.rsplit('/').next()?;
+    let mut parts = file.rsplitn(3, '_');
+    parts.next()?;
+    parts.next()?;
+    parts.next().filter(|h| !h.is_empty())
+}
+
+/// Where a repository file lives on a target: `<host>/YYYY/MM/<file>`.
+pub fn remote_name(rel: &str) -> String {
+    match host_of(rel) {
+        Some(h) => format!("{h}/{rel}"),
+        None => rel.to_string(),
+    }
+}
+
+/// The repository-relative path of a target object `<host>/YYYY/MM/<file>`.
+pub fn local_name(remote: &str) -> Option<&str> {
+    let (host, rel) = remote.split_once('/')?;
+    (host_of(rel) == Some(host)).then_some(rel)
 }
 
 /// The sidecar of archive `tar` with extension `ext` (`meta`, `err`, `tar.sha256`).
@@ -116,5 +144,21 @@ mod tests {
         );
         assert_eq!(super::parse("notes.tar"), None);
         assert_eq!(super::parse("x_2026-11-21_4.meta.tmp"), None);
+    }
+
+    #[test]
+    fn remote_names_put_the_host_first_and_come_back() {
+        let rel = "2026/11/db-1.example_2026-11-21_17.tar";
+        assert_eq!(super::host_of(rel), Some("db-1.example"));
+        let remote = super::remote_name(rel);
+        assert_eq!(
+            remote,
+            "db-1.example/2026/11/db-1.example_2026-11-21_17.tar"
+        );
+        assert_eq!(super::local_name(&remote), Some(rel));
+        assert_eq!(
+            super::local_name("other/2026/11/db-1.example_2026-11-21_17.tar"),
+            None
+        );
     }
 }

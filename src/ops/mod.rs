@@ -9,9 +9,13 @@ pub mod lock;
 pub mod notify;
 pub mod read;
 pub mod reindex;
+pub mod remote;
 pub mod restore;
+pub mod retention;
 pub mod sidecars;
+pub mod upload;
 pub mod verify;
+pub mod verify_remote;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};

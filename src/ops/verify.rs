@@ -149,8 +149,15 @@ pub fn repository(repo: &Path, cat: &Catalog) -> Result<Vec<String>> {
             ));
         }
     }
+    let copied: HashSet<i64> = cat
+        .copies()?
+        .into_iter()
+        .filter(|c| c.state == crate::catalog::CopyState::Done)
+        .map(|c| c.event_id)
+        .collect();
     for e in events.values().filter(|e| e.is_readable()) {
-        if !repo.join(&e.file).is_file() {
+        // An event kept only on a target is checked there, not reported missing.
+        if !repo.join(&e.file).is_file() && !copied.contains(&e.id) {
             out.push(format!("event {}: its archive {} is missing", e.id, e.file));
         }
     }

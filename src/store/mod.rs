@@ -1,11 +1,86 @@
-//! Where archive bytes live. Readers go through [`Store::read_at`] and never open
-//! archive files themselves, so that remote targets and caches can stand in later.
+//! Where archive bytes live: the local repository directory, an S3 bucket or an SFTP
+//! server, all behind one small blocking trait (`read_at`, `put`, `list`, `delete`,
+//! rustic_core's backend shape), so that every reader and the uploader work the same
+//! over each of them. This layer is the only user of aws-sdk-s3, tokio and ssh2; it
+//! knows object names, never events or catalogs.
 
+pub mod cache;
 pub mod local;
+mod retry;
+pub mod s3;
+pub mod sftp;
+pub mod spec;
 
-/// A small blocking storage interface over archive files named by their path
-/// relative to the repository.
+pub use retry::with_retries;
+pub use spec::{Kind, S3Options, SftpOptions, TargetSpec};
+
+use crate::error::Result;
+use std::path::Path;
+
+/// One object of a listing: its name relative to the store's root and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub name: String,
+    pub size: u64,
+}
+
+/// What a store holds after a successful [`Store::put`]: the size and SHA-256 of the
+/// bytes the store itself reported or read back, equal to the local file's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A blocking storage interface over objects named by `/`-separated paths relative to
+/// the store's root.
 pub trait Store: Send + Sync {
-    /// Reads exactly `len` bytes at `offset` of the archive `name`.
+    /// Reads exactly `len` bytes at `offset` of object `name`; a missing object is
+    /// `ErrorKind::NotFound`.
     fn read_at(&self, name: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>>;
+
+    /// Copies the local file to `name`. The copy becomes visible under `name` only
+    /// whole, and only once its size and SHA-256 as held by the store equal the local
+    /// file's; an interrupted put leaves nothing under `name`.
+    fn put(&self, name: &str, local: &Path) -> Result<Stored>;
+
+    /// Every object whose name starts with `prefix` (a folder path or empty).
+    fn list(&self, prefix: &str) -> Result<Vec<Object>>;
+
+    /// Removes `name`; a missing object is not an error.
+    fn delete(&self, name: &str) -> Result<()>;
+
+    /// Bytes read from the store so far (what `-v` reports for remote reads).
+    fn fetched(&self) -> u64 {
+        0
+    }
+
+    /// How messages name this store: `s3 target "offsite"`, `repository /srv/backup`.
+    fn label(&self) -> String;
+}
+
+/// Opens the store a target spec describes. Nothing is contacted yet: remote stores
+/// connect on first use, so commands that never leave the local repository stay
+/// offline.
+pub fn open(spec: &TargetSpec) -> Result<Box<dyn Store>> {
+    Ok(match &spec.kind {
+        Kind::S3(o) => Box::new(s3::S3Store::new(&spec.name, o.clone())?),
+        Kind::Sftp(o) => Box::new(sftp::SftpStore::new(&spec.name, o.clone())),
+    })
+}
+
+/// `a/b` joined with `c` as `a/b/c`; an empty prefix adds nothing.
+pub fn join(prefix: &str, name: &str) -> String {
+    let p = prefix.trim_matches('/');
+    if p.is_empty() {
+        name.to_string()
+    } else {
+        format!("{p}/{name}")
+    }
+}
+
+/// Hex SHA-256 of the local file.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }

@@ -136,6 +136,11 @@ fn event_path(ev: &Event) -> String {
 }
 
 impl Vfs {
+    /// Bytes the store read from remote targets so far.
+    pub fn fetched(&self) -> u64 {
+        self.core.store.fetched()
+    }
+
     pub fn new(cat: Catalog, store: Box<dyn Store>, opts: Options) -> Vfs {
         let core = Arc::new(Core {
             store,

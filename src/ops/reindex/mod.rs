@@ -11,7 +11,10 @@ use crate::error::{IoContext, Result};
 use crate::model::{Event, Member, COMPLETE, PARTIAL};
 use crate::ops::layout;
 use crate::ops::lock::RepoLock;
+use crate::store::TargetSpec;
 use std::path::{Path, PathBuf};
+
+mod remote;
 
 /// What a reindex did.
 #[derive(Debug, Default)]
@@ -51,14 +54,21 @@ fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), Str
     Ok((ev, manifest.members))
 }
 
-/// Rebuilds the catalog.
+/// Rebuilds the catalog from the local archives.
 pub fn run(repo: &Path) -> Result<Reindexed> {
-    let _lock = RepoLock::acquire(repo)?;
-    let tmp: PathBuf = repo.join(format!("{FILE_NAME}.reindex"));
-    for ext in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", tmp.display()));
-    }
-    let mut out = Reindexed::default();
+    rebuild(repo, None)
+}
+
+/// Rebuilds the catalog from the local archives and those on a target (all its hosts,
+/// or `host`'s), reading each remote archive's manifest by ranged reads. Events only on
+/// the target become remote-only events, read there; all found there are recorded as
+/// copied, so nothing is uploaded twice.
+pub fn from_target(repo: &Path, spec: &TargetSpec, host: Option<&str>) -> Result<Reindexed> {
+    rebuild(repo, Some((spec, host)))
+}
+
+/// Local archives: each event once, the archive under its own name winning.
+fn local_events(repo: &Path, out: &mut Reindexed) -> Vec<(Event, Vec<Member>)> {
     let mut events: Vec<(Event, Vec<Member>)> = Vec::new();
     for rel in layout::archives(repo) {
         match load(repo, &rel) {
@@ -82,15 +92,51 @@ pub fn run(repo: &Path) -> Result<Reindexed> {
             Err(why) => out.skipped.push(format!("{rel}: {why}")),
         }
     }
+    events
+}
+
+fn rebuild(repo: &Path, target: Option<(&TargetSpec, Option<&str>)>) -> Result<Reindexed> {
+    std::fs::create_dir_all(repo).ctx(|| format!("cannot create {}", repo.display()))?;
+    let _lock = RepoLock::acquire(repo)?;
+    let tmp: PathBuf = repo.join(format!("{FILE_NAME}.reindex"));
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", tmp.display()));
+    }
+    let mut out = Reindexed::default();
+    let mut events = local_events(repo, &mut out);
+    let mut copies = Vec::new();
+    let mut floor = layout::max_id_on_disk(repo);
+    if let Some((spec, host)) = target {
+        let found = remote::events(spec, host, &mut out.skipped)?;
+        floor = floor.max(found.max_id);
+        for (ev, members, copy) in found.events {
+            match events.iter().find(|(e, _)| e.id == ev.id) {
+                Some((local, _)) if local.file == ev.file => copies.push(copy),
+                Some((local, _)) => out.skipped.push(format!(
+                    "{} on target {}: event {} is {} here",
+                    ev.file, spec.name, ev.id, local.file
+                )),
+                None => {
+                    copies.push(copy);
+                    events.push((ev, members));
+                }
+            }
+        }
+    }
     events.sort_by_key(|(ev, _)| ev.id);
     {
         let mut cat = Catalog::open_file(&tmp)?;
-        cat.reserve_ids_up_to(layout::max_id_on_disk(repo))?;
+        cat.reserve_ids_up_to(floor)?;
         for (ev, members) in &events {
             if let Err(e) = cat.insert_event(ev, members) {
                 out.skipped.push(format!("{}: {e}", ev.file));
             } else {
                 out.events += 1;
+            }
+        }
+        for c in &copies {
+            if events.iter().any(|(e, _)| e.id == c.event_id) {
+                cat.set_copy(c)?;
             }
         }
     }

@@ -1,0 +1,140 @@
+//! `upload`, `reindex --from` and `verify --remote`: the commands that talk to targets.
+
+use super::Env;
+use crate::error::{exit, Error, IoContext, Result};
+use crate::ops::{self, reindex, remote::Located, upload, verify_remote, EventRef};
+use serde_json::json;
+use std::io::Write;
+
+/// Prints what an upload run did; returns whether every copy succeeded.
+pub fn report_uploads(reports: &[upload::TargetReport]) -> bool {
+    let mut ok = true;
+    for r in reports {
+        for (id, why) in &r.failed {
+            eprintln!("strata: upload: event {id} to target {}: {why}", r.target);
+            ok = false;
+        }
+        for id in &r.missing {
+            tracing::warn!(
+                "event {id} is not copied to target {} and its local archive is gone",
+                r.target
+            );
+        }
+        if !r.uploaded.is_empty() {
+            tracing::info!("target {}: copied events {:?}", r.target, r.uploaded);
+        }
+        if !r.deleted.is_empty() {
+            tracing::info!(
+                "target {}: removed events {:?} (keep rules)",
+                r.target,
+                r.deleted
+            );
+        }
+    }
+    if !ok {
+        eprintln!("strata: upload: the failed copies stay pending; `strata upload` retries them");
+    }
+    ok
+}
+
+pub fn upload(env: &Env, target: Option<&str>) -> Result<u8> {
+    if env.targets().is_empty() {
+        return Err(Error::NotFound(
+            "the config names no [[target]]; add one (README, \"Off-site copies\")".into(),
+        ));
+    }
+    env.catalog()?;
+    let reports = upload::run(&env.repo, env.targets(), target)?;
+    Ok(if report_uploads(&reports) {
+        exit::OK
+    } else {
+        exit::ERROR
+    })
+}
+
+pub fn reindex(env: &Env, from: &str, host: Option<&str>) -> Result<u8> {
+    let spec = upload::select(env.targets(), Some(from))?[0];
+    let r = reindex::from_target(&env.repo, spec, host)?;
+    for s in &r.skipped {
+        eprintln!("strata: reindex: skipped {s}");
+    }
+    tracing::info!("catalog rebuilt with {} events", r.events);
+    Ok(if r.skipped.is_empty() {
+        exit::OK
+    } else {
+        exit::WARN
+    })
+}
+
+pub fn verify(
+    env: &Env,
+    id: Option<EventRef>,
+    all: bool,
+    as_json: bool,
+    target: Option<&str>,
+) -> Result<u8> {
+    let cat = env.catalog()?;
+    let wanted = match id {
+        Some(r) => Some(ops::complete_event(&cat, r)?.id),
+        None if all => None,
+        None => Some(ops::complete_event(&cat, EventRef::Latest(0))?.id),
+    };
+    let mut bad = 0;
+    let mut report = Vec::new();
+    for spec in upload::select(env.targets(), target)? {
+        let cache = env.config.as_ref().and_then(|c| c.remote_cache.as_ref());
+        let located = Located::open(&env.repo, std::slice::from_ref(spec), cache)?.remote_only();
+        let store = crate::store::open(spec)?;
+        let copies: Vec<_> = cat
+            .copies()?
+            .into_iter()
+            .filter(|c| c.target == spec.name && wanted.is_none_or(|w| w == c.event_id))
+            .collect();
+        if wanted.is_some() && copies.is_empty() {
+            bad += 1;
+            let msg = format!(
+                "target {}: event {} was never copied there",
+                spec.name,
+                wanted.unwrap_or(0)
+            );
+            eprintln!("strata: verify: {msg}");
+            report.push(json!({ "target": spec.name, "problems": [msg] }));
+        }
+        for c in copies {
+            let Some(ev) = cat.event(c.event_id)? else {
+                continue;
+            };
+            let problems = if c.state == crate::catalog::CopyState::Done {
+                verify_remote::copy(&located, &*store, &c, &ev, &cat.members_with_frames(ev.id)?)
+            } else {
+                vec![format!(
+                    "target {}: the copy is {}{}",
+                    spec.name,
+                    c.state.as_str(),
+                    c.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                )]
+            };
+            bad += problems.len();
+            if !as_json {
+                for p in &problems {
+                    eprintln!("strata: verify: event {}: {p}", ev.id);
+                }
+            }
+            report.push(json!({ "id": ev.id, "target": spec.name, "ok": problems.is_empty(), "problems": problems }));
+        }
+        env.report_fetched(&located);
+    }
+    if as_json {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&json!(report)).expect("json")
+        )
+        .ctx(|| "stdout".into())?;
+    }
+    Ok(if bad == 0 { exit::OK } else { exit::WARN })
+}

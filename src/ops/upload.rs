@@ -1,0 +1,203 @@
+//! Copies complete events to the targets and keeps the catalog's `copies` rows true:
+//! an event is `done` on a target only once every one of its files is there and the
+//! archive's size and SHA-256, as the target holds them, equal the catalog's. The
+//! `.tar.sha256` goes last, so a target never shows a complete-looking event whose
+//! archive is missing. Also applies each target's `keep` rules, crash-safely: a copy is
+//! marked `deleting` before its files go and forgotten after.
+
+use super::{layout, retention};
+use crate::catalog::{Catalog, CopyState, RemoteCopy};
+use crate::error::{Error, Result};
+use crate::model::Event;
+use crate::store::{with_retries, Store, Stored, TargetSpec};
+use std::path::Path;
+
+/// The files of an event, in upload order: the archive first, its checksum last.
+pub const UPLOAD_ORDER: [&str; 4] = ["tar", "meta", "err", "tar.sha256"];
+/// The files of an event, in deletion order: the checksum first.
+pub const DELETE_ORDER: [&str; 4] = ["tar.sha256", "tar", "meta", "err"];
+
+/// What happened on one target.
+#[derive(Debug, Default)]
+pub struct TargetReport {
+    pub target: String,
+    pub uploaded: Vec<i64>,
+    /// Event id and why its copy failed.
+    pub failed: Vec<(i64, String)>,
+    /// Events removed from the target by its `keep` rules.
+    pub deleted: Vec<i64>,
+    /// Events that cannot be uploaded (their local archive is gone).
+    pub missing: Vec<i64>,
+}
+
+/// `YYYY/MM/x_..._7.tar` with extension `ext` instead of `tar`.
+pub fn with_ext(rel: &str, ext: &str) -> String {
+    format!("{}.{ext}", rel.strip_suffix(".tar").unwrap_or(rel))
+}
+
+/// The targets `only` selects (all when `None`), or an error naming the known ones.
+pub fn select<'a>(targets: &'a [TargetSpec], only: Option<&str>) -> Result<Vec<&'a TargetSpec>> {
+    match only {
+        None => Ok(targets.iter().collect()),
+        Some(name) => match targets.iter().find(|t| t.name == name) {
+            Some(t) => Ok(vec![t]),
+            None => Err(Error::NotFound(format!(
+                "no target named {name:?} in the config (it names: {})",
+                if targets.is_empty() {
+                    "none".to_string()
+                } else {
+                    targets
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ))),
+        },
+    }
+}
+
+/// Uploads whatever is not yet `done` on each selected target and applies its `keep`.
+pub fn run(repo: &Path, targets: &[TargetSpec], only: Option<&str>) -> Result<Vec<TargetReport>> {
+    let selected = select(targets, only)?;
+    let _lock = super::lock::RepoLock::acquire(repo)?;
+    let cat = Catalog::open(repo)?;
+    let mut reports = Vec::new();
+    for spec in selected {
+        let store = crate::store::open(spec)?;
+        reports.push(sync_target(repo, &cat, spec, &*store)?);
+    }
+    Ok(reports)
+}
+
+fn sync_target(
+    repo: &Path,
+    cat: &Catalog,
+    spec: &TargetSpec,
+    store: &dyn Store,
+) -> Result<TargetReport> {
+    let mut report = TargetReport {
+        target: spec.name.clone(),
+        ..Default::default()
+    };
+    let copies: std::collections::HashMap<i64, RemoteCopy> = cat
+        .copies()?
+        .into_iter()
+        .filter(|c| c.target == spec.name)
+        .map(|c| (c.event_id, c))
+        .collect();
+    let events = cat.events()?;
+    // Deletions a crash interrupted come first.
+    for ev in &events {
+        if copies
+            .get(&ev.id)
+            .is_some_and(|c| c.state == CopyState::Deleting)
+        {
+            delete_copy(cat, spec, store, ev)?;
+            report.deleted.push(ev.id);
+        }
+    }
+    for ev in events.iter().filter(|e| e.is_readable()) {
+        match copies.get(&ev.id).map(|c| c.state) {
+            Some(CopyState::Done) | Some(CopyState::Deleting) => continue,
+            _ => {}
+        }
+        if !repo.join(&ev.file).exists() {
+            report.missing.push(ev.id);
+            continue;
+        }
+        cat.set_copy(&RemoteCopy::new(ev.id, &spec.name, CopyState::Pending))?;
+        match upload_event(repo, spec, store, ev) {
+            Ok(stored) => {
+                let mut c = RemoteCopy::new(ev.id, &spec.name, CopyState::Done);
+                c.size = Some(stored.size);
+                c.sha256 = Some(stored.sha256);
+                cat.set_copy(&c)?;
+                report.uploaded.push(ev.id);
+            }
+            Err(e) => {
+                let mut c = RemoteCopy::new(ev.id, &spec.name, CopyState::Failed);
+                c.error = Some(e.to_string());
+                cat.set_copy(&c)?;
+                let store_trouble = matches!(e, Error::Target { .. });
+                report.failed.push((ev.id, e.to_string()));
+                if store_trouble {
+                    // The target itself is failing: the next events would fail the same way.
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(policy) = &spec.keep {
+        report.deleted.extend(apply_keep(cat, spec, store, policy)?);
+    }
+    Ok(report)
+}
+
+/// Puts every file of `ev` on the target, the archive first and its checksum last.
+pub fn upload_event(
+    repo: &Path,
+    spec: &TargetSpec,
+    store: &dyn Store,
+    ev: &Event,
+) -> Result<Stored> {
+    let mut archive = None;
+    for ext in UPLOAD_ORDER {
+        let rel = with_ext(&ev.file, ext);
+        let path = repo.join(&rel);
+        if ext != "tar" && !path.exists() {
+            continue;
+        }
+        let remote = layout::remote_name(&rel);
+        let stored = with_retries(spec.retries, || store.put(&remote, &path))?;
+        if ext == "tar" {
+            if ev.sha256.as_deref() != Some(stored.sha256.as_str()) {
+                let _ = store.delete(&remote);
+                return Err(Error::Archive {
+                    archive: ev.file.clone(),
+                    message: "its SHA-256 differs from the catalog's, so it was not copied; run `strata verify` on it".into(),
+                });
+            }
+            archive = Some(stored);
+        }
+    }
+    Ok(archive.expect("the archive is uploaded first"))
+}
+
+/// Removes the files of `ev` from the target, recording the removal first.
+fn delete_copy(cat: &Catalog, spec: &TargetSpec, store: &dyn Store, ev: &Event) -> Result<()> {
+    cat.set_copy(&RemoteCopy::new(ev.id, &spec.name, CopyState::Deleting))?;
+    for ext in DELETE_ORDER {
+        let remote = layout::remote_name(&with_ext(&ev.file, ext));
+        with_retries(spec.retries, || store.delete(&remote))?;
+    }
+    cat.remove_copy(ev.id, &spec.name)
+}
+
+/// Deletes the copies the target's `keep` rules do not keep; returns their ids.
+fn apply_keep(
+    cat: &Catalog,
+    spec: &TargetSpec,
+    store: &dyn Store,
+    policy: &crate::model::KeepPolicy,
+) -> Result<Vec<i64>> {
+    let done: std::collections::HashSet<i64> = cat
+        .copies()?
+        .into_iter()
+        .filter(|c| c.target == spec.name && c.state == CopyState::Done)
+        .map(|c| c.event_id)
+        .collect();
+    let events: Vec<Event> = cat
+        .events()?
+        .into_iter()
+        .filter(|e| done.contains(&e.id))
+        .collect();
+    let pairs: Vec<(i64, i64)> = events.iter().map(|e| (e.id, e.start_time)).collect();
+    let kept = retention::apply(policy, &pairs);
+    let mut deleted = Vec::new();
+    for ev in events.iter().filter(|e| !kept.contains_key(&e.id)) {
+        delete_copy(cat, spec, store, ev)?;
+        deleted.push(ev.id);
+    }
+    Ok(deleted)
+}

@@ -1,0 +1,342 @@
+//! An S3 bucket (AWS or any S3-compatible server) as a [`Store`]. The async SDK runs on
+//! a private tokio runtime and every call blocks on it, so the rest of strata stays
+//! synchronous. Credentials come only from the standard AWS chain (environment,
+//! `~/.aws`, instance roles, web identity), never from strata's config.
+//!
+//! A put is verified end to end: each part carries its SHA-256 (the server refuses a
+//! part whose bytes differ), and after the upload the object's size and checksum as
+//! the server reports them must equal what was computed locally (the SHA-256 of the
+//! SHA-256 of the parts, or the MD5 ETag when the server keeps no checksum).
+
+use super::{Object, S3Options, Store, Stored};
+use crate::error::{Error, Result};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption, StorageClass};
+use aws_sdk_s3::Client;
+use base64::Engine;
+use md5::Digest as _;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+mod upload;
+
+pub struct S3Store {
+    target: String,
+    opts: S3Options,
+    rt: tokio::runtime::Runtime,
+    /// Built on first use: loading the AWS chain may ask instance metadata, and most
+    /// commands never need the bucket.
+    lazy: std::sync::OnceLock<Client>,
+    fetched: AtomicU64,
+}
+
+/// What a failed SDK call becomes: a target error saying what was attempted and why,
+/// transient when the server could not be reached or answered 5xx.
+fn sdk_err<E, R>(target: &str, what: &str, e: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (message, transient) = match &e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("error");
+            let msg = se.err().message().unwrap_or("");
+            let hint = match code {
+                "NoSuchBucket" => " (create the bucket, or fix `bucket` in the config)",
+                "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" => {
+                    " (check the AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials)"
+                }
+                _ => "",
+            };
+            let transient =
+                code.starts_with("Internal") || code == "SlowDown" || code == "ServiceUnavailable";
+            (format!("{what}: {code}: {msg}{hint}"), transient)
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            (format!("{what}: {}", DisplayErrorContext(&e)), true)
+        }
+        _ => (format!("{what}: {}", DisplayErrorContext(&e)), false),
+    };
+    Error::Target {
+        target: target.to_string(),
+        message: message.replace('\n', " "),
+        transient,
+    }
+}
+
+impl S3Store {
+    pub fn new(target: &str, opts: S3Options) -> Result<S3Store> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("strata-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("cannot start the S3 client runtime", e))?;
+        Ok(S3Store {
+            target: target.to_string(),
+            lazy: std::sync::OnceLock::new(),
+            opts,
+            rt,
+            fetched: AtomicU64::new(0),
+        })
+    }
+
+    fn client(&self) -> &Client {
+        self.lazy.get_or_init(|| self.build_client())
+    }
+
+    fn build_client(&self) -> Client {
+        let opts = &self.opts;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(120))
+            .build();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .timeout_config(timeouts);
+        if let Some(r) = &opts.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let shared = self.rt.block_on(loader.load());
+        let mut conf = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(opts.path_style)
+            // strata sends its own SHA-256 headers; no aws-chunked trailers, which many
+            // S3-compatible servers do not speak.
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            );
+        if shared.region().is_none() {
+            conf = conf.region(aws_config::Region::new("us-east-1"));
+        }
+        if let Some(ep) = &opts.endpoint {
+            conf = conf.endpoint_url(ep.clone());
+        }
+        Client::from_conf(conf.build())
+    }
+
+    fn key(&self, name: &str) -> String {
+        super::join(&self.opts.prefix, name)
+    }
+
+    fn err<E, R>(&self, what: &str, e: SdkError<E, R>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        sdk_err(&self.target, what, e)
+    }
+
+    fn target_err(&self, message: String) -> Error {
+        Error::Target {
+            target: self.target.clone(),
+            message,
+            transient: false,
+        }
+    }
+
+    /// Compares what the server holds under `key` with what was sent.
+    fn check_remote(&self, key: &str, sent: &upload::Sent) -> Result<()> {
+        let head = self
+            .rt
+            .block_on(
+                self.client()
+                    .head_object()
+                    .bucket(&self.opts.bucket)
+                    .key(key)
+                    .checksum_mode(ChecksumMode::Enabled)
+                    .send(),
+            )
+            .map_err(|e| self.err(&format!("cannot check s3://{}/{key}", self.opts.bucket), e))?;
+        let size = head.content_length().unwrap_or(-1);
+        if size != sent.size as i64 {
+            return Err(self.target_err(format!(
+                "s3://{}/{key} holds {size} bytes after the upload, {} were sent",
+                self.opts.bucket, sent.size
+            )));
+        }
+        let etag = head.e_tag().unwrap_or("").trim_matches('"');
+        let ok = match head.checksum_sha256() {
+            Some(c) => c == sent.checksum,
+            None => etag == sent.etag,
+        };
+        if !ok {
+            return Err(self.target_err(format!(
+                "s3://{}/{key}: the checksum the server reports differs from the bytes sent",
+                self.opts.bucket
+            )));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+impl Store for S3Store {
+    fn read_at(&self, name: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let key = self.key(name);
+        let range = format!("bytes={}-{}", offset, offset + len as u64 - 1);
+        let body = self.rt.block_on(async {
+            let out = self
+                .client()
+                .get_object()
+                .bucket(&self.opts.bucket)
+                .key(&key)
+                .range(range)
+                .send()
+                .await;
+            match out {
+                Ok(o) => o.body.collect().await.map(|b| b.to_vec()).map_err(|e| {
+                    std::io::Error::other(format!(
+                        "target {}: reading s3://{}/{key}: {e}",
+                        self.target, self.opts.bucket
+                    ))
+                }),
+                Err(e) => {
+                    let missing = e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                    let kind = if missing {
+                        std::io::ErrorKind::NotFound
+                    } else {
+                        std::io::ErrorKind::Other
+                    };
+                    Err(std::io::Error::new(
+                        kind,
+                        self.err(&format!("cannot read s3://{}/{key}", self.opts.bucket), e)
+                            .to_string(),
+                    ))
+                }
+            }
+        })?;
+        self.fetched.fetch_add(body.len() as u64, Ordering::Relaxed);
+        if body.len() != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "target {}: s3://{}/{key}: {} bytes at {offset} asked, {} returned",
+                    self.target,
+                    self.opts.bucket,
+                    len,
+                    body.len()
+                ),
+            ));
+        }
+        Ok(body)
+    }
+
+    fn put(&self, name: &str, local: &Path) -> Result<Stored> {
+        let key = self.key(name);
+        let file = Arc::new(
+            std::fs::File::open(local)
+                .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?,
+        );
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?
+            .len();
+        let sent = if size <= self.opts.part_size {
+            let mut buf = vec![0u8; size as usize];
+            file.read_exact_at(&mut buf, 0)
+                .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?;
+            upload::single(self, &key, buf)?
+        } else {
+            upload::multipart(self, &key, file, size)?
+        };
+        self.check_remote(&key, &sent)?;
+        Ok(Stored {
+            size,
+            sha256: sent.sha256,
+        })
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<Object>> {
+        let root = self.key("");
+        let full = self.key(prefix);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .rt
+                .block_on(
+                    self.client()
+                        .list_objects_v2()
+                        .bucket(&self.opts.bucket)
+                        .prefix(&full)
+                        .set_continuation_token(token.take())
+                        .send(),
+                )
+                .map_err(|e| {
+                    self.err(&format!("cannot list s3://{}/{full}", self.opts.bucket), e)
+                })?;
+            for o in page.contents() {
+                let Some(k) = o.key() else { continue };
+                let name = k.strip_prefix(&root).unwrap_or(k).trim_start_matches('/');
+                out.push(Object {
+                    name: name.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                });
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete(&self, name: &str) -> Result<()> {
+        let key = self.key(name);
+        self.rt
+            .block_on(
+                self.client()
+                    .delete_object()
+                    .bucket(&self.opts.bucket)
+                    .key(&key)
+                    .send(),
+            )
+            .map_err(|e| self.err(&format!("cannot delete s3://{}/{key}", self.opts.bucket), e))?;
+        Ok(())
+    }
+
+    fn fetched(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
+    }
+
+    fn label(&self) -> String {
+        format!("s3 target {:?}", self.target)
+    }
+}
+
+/// Storage class and server-side encryption as the config asks.
+fn sse_of(opts: &S3Options) -> (Option<StorageClass>, Option<ServerSideEncryption>) {
+    (
+        opts.storage_class.as_deref().map(StorageClass::from),
+        opts.sse.as_deref().map(ServerSideEncryption::from),
+    )
+}
+
+fn md5_hex(parts: &[[u8; 16]]) -> String {
+    if parts.len() == 1 {
+        return hex::encode(parts[0]);
+    }
+    let mut h = md5::Md5::new();
+    for p in parts {
+        h.update(p);
+    }
+    format!("{}-{}", hex::encode(h.finalize()), parts.len())
+}

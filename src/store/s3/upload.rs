@@ -1,0 +1,199 @@
+//! Putting one file into the bucket: a single PUT up to the part size, a multipart
+//! upload with parts in flight in parallel above it. Every request carries the SHA-256
+//! of its bytes; the file is read once, in order, and its whole SHA-256, the expected
+//! composite checksum and the MD5 ETag are computed on the way.
+
+use super::{b64, md5_hex, sdk_err, sse_of, S3Store};
+use crate::error::{Error, Result};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use md5::Digest as _;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+/// What was sent, to compare with what the server then reports.
+pub(super) struct Sent {
+    pub size: u64,
+    /// Hex SHA-256 of the whole file.
+    pub sha256: String,
+    /// The `x-amz-checksum-sha256` the object must carry (base64, `-N` for N parts).
+    pub checksum: String,
+    /// The ETag a server that keeps no checksum must report (MD5 based).
+    pub etag: String,
+}
+
+pub(super) fn single(s: &S3Store, key: &str, buf: Vec<u8>) -> Result<Sent> {
+    let sha: [u8; 32] = sha2::Sha256::digest(&buf).into();
+    let md5: [u8; 16] = md5::Md5::digest(&buf).into();
+    let size = buf.len() as u64;
+    let (class, sse) = sse_of(&s.opts);
+    let req = s
+        .client()
+        .put_object()
+        .bucket(&s.opts.bucket)
+        .key(key)
+        .checksum_sha256(b64(&sha))
+        .set_storage_class(class)
+        .set_server_side_encryption(sse)
+        .set_ssekms_key_id(s.opts.sse_kms_key_id.clone())
+        .body(ByteStream::from(buf));
+    s.rt.block_on(req.send())
+        .map_err(|e| s.err(&format!("cannot upload s3://{}/{key}", s.opts.bucket), e))?;
+    Ok(Sent {
+        size,
+        sha256: hex::encode(sha),
+        checksum: b64(&sha),
+        etag: md5_hex(&[md5]),
+    })
+}
+
+pub(super) fn multipart(s: &S3Store, key: &str, file: Arc<File>, size: u64) -> Result<Sent> {
+    let (class, sse) = sse_of(&s.opts);
+    let created =
+        s.rt.block_on(
+            s.client()
+                .create_multipart_upload()
+                .bucket(&s.opts.bucket)
+                .key(key)
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .set_storage_class(class)
+                .set_server_side_encryption(sse)
+                .set_ssekms_key_id(s.opts.sse_kms_key_id.clone())
+                .send(),
+        )
+        .map_err(|e| {
+            s.err(
+                &format!("cannot start uploading s3://{}/{key}", s.opts.bucket),
+                e,
+            )
+        })?;
+    let id = created.upload_id().unwrap_or_default().to_string();
+    let result = s.rt.block_on(parts(s, key, &id, file, size));
+    match result {
+        Ok((parts, sent)) => {
+            s.rt.block_on(
+                s.client()
+                    .complete_multipart_upload()
+                    .bucket(&s.opts.bucket)
+                    .key(key)
+                    .upload_id(&id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send(),
+            )
+            .map_err(|e| {
+                s.err(
+                    &format!("cannot finish uploading s3://{}/{key}", s.opts.bucket),
+                    e,
+                )
+            })?;
+            Ok(sent)
+        }
+        Err(e) => {
+            // Best effort: a multipart upload never completed is never an object.
+            let _ = s.rt.block_on(
+                s.client()
+                    .abort_multipart_upload()
+                    .bucket(&s.opts.bucket)
+                    .key(key)
+                    .upload_id(&id)
+                    .send(),
+            );
+            Err(e)
+        }
+    }
+}
+
+type PartResult = Result<CompletedPart>;
+
+/// Reads the file in order and uploads its parts, at most `part_concurrency` at once.
+async fn parts(
+    s: &S3Store,
+    key: &str,
+    id: &str,
+    file: Arc<File>,
+    size: u64,
+) -> Result<(Vec<CompletedPart>, Sent)> {
+    let part = s.opts.part_size;
+    let sem = Arc::new(tokio::sync::Semaphore::new(s.opts.part_concurrency.max(1)));
+    let mut whole = sha2::Sha256::new();
+    let (mut shas, mut md5s) = (Vec::new(), Vec::new());
+    let mut handles: Vec<tokio::task::JoinHandle<PartResult>> = Vec::new();
+    let mut offset = 0u64;
+    while offset < size {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore closed");
+        let len = part.min(size - offset) as usize;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, offset)
+            .map_err(|e| Error::io("cannot read the archive being uploaded", e))?;
+        whole.update(&buf);
+        let sha: [u8; 32] = sha2::Sha256::digest(&buf).into();
+        shas.extend_from_slice(&sha);
+        md5s.push(<[u8; 16]>::from(md5::Md5::digest(&buf)));
+        let number = handles.len() as i32 + 1;
+        let (client, bucket, key, id, target) = (
+            s.client().clone(),
+            s.opts.bucket.clone(),
+            key.to_string(),
+            id.to_string(),
+            s.target.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let out = client
+                .upload_part()
+                .bucket(&bucket)
+                .key(&key)
+                .upload_id(id)
+                .part_number(number)
+                .checksum_sha256(b64(&sha))
+                .body(ByteStream::from(buf))
+                .send()
+                .await;
+            drop(permit);
+            let out = out.map_err(|e| {
+                sdk_err(
+                    &target,
+                    &format!("cannot upload part {number} of s3://{bucket}/{key}"),
+                    e,
+                )
+            })?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_string))
+                .checksum_sha256(b64(&sha))
+                .build())
+        }));
+        offset += len as u64;
+    }
+    let mut done = Vec::with_capacity(handles.len());
+    let mut first_err = None;
+    for h in handles {
+        match h.await {
+            Ok(Ok(p)) => done.push(p),
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(e) => {
+                first_err.get_or_insert(Error::Other(format!("an upload task failed: {e}")));
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let n = done.len();
+    let composite: [u8; 32] = sha2::Sha256::digest(&shas).into();
+    Ok((
+        done,
+        Sent {
+            size,
+            sha256: hex::encode(whole.finalize()),
+            checksum: format!("{}-{n}", b64(&composite)),
+            etag: md5_hex(&md5s),
+        },
+    ))
+}
