@@ -9,6 +9,7 @@ mod hardening;
 mod lock;
 mod mount;
 mod mysql;
+mod offsite;
 mod reindex;
 mod roundtrip;
 mod services;

@@ -15,6 +15,8 @@ pub enum CopyState {
     Failed,
     /// Retention is removing it; the next run finishes the removal.
     Deleting,
+    /// Retention removed it from the target; it is not uploaded again.
+    Removed,
 }
 
 impl CopyState {
@@ -24,6 +26,7 @@ impl CopyState {
             CopyState::Done => "done",
             CopyState::Failed => "failed",
             CopyState::Deleting => "deleting",
+            CopyState::Removed => "removed",
         }
     }
 
@@ -32,6 +35,7 @@ impl CopyState {
             "done" => CopyState::Done,
             "failed" => CopyState::Failed,
             "deleting" => CopyState::Deleting,
+            "removed" => CopyState::Removed,
             _ => CopyState::Pending,
         }
     }
@@ -97,17 +101,6 @@ impl Catalog {
                     c.time,
                     c.error
                 ],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
-    }
-
-    /// Forgets the copy of `event_id` on `target` (after its files were removed).
-    pub fn remove_copy(&self, event_id: i64, target: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "DELETE FROM copies WHERE event_id = ?1 AND target = ?2",
-                params![event_id, target],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))

@@ -61,12 +61,13 @@ INSERT INTO counters (name, value) SELECT 'last_event_id', COALESCE(MAX(id), 0) 
 /// Version 3: `copies`, one row per event and target: where the event's files were
 /// copied, whether that copy is proven (`done`, with the size and SHA-256 the target
 /// holds), still to do (`pending`, `failed` with the error) or being removed
-/// (`deleting`, finished by the next run).
+/// (`deleting`, finished by the next run) or removed by the target's retention
+/// (`removed`, never uploaded again).
 const V3: &str = "
 CREATE TABLE copies (
     event_id  INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
     target    TEXT    NOT NULL,
-    state     TEXT    NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'deleting')),
+    state     TEXT    NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'deleting', 'removed')),
     size      INTEGER,
     sha256    TEXT,
     time      INTEGER,

@@ -43,7 +43,7 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
     ]];
     for e in &events {
         let mut place: Vec<String> = local(e).then(|| "local".to_string()).into_iter().collect();
-        for c in copies_of(e.id) {
+        for c in copies_of(e.id).filter(|c| c.state != crate::catalog::CopyState::Removed) {
             place.push(match c.state {
                 crate::catalog::CopyState::Done => c.target.clone(),
                 s => format!("{}({})", c.target, s.as_str()),

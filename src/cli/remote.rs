@@ -15,7 +15,7 @@ pub fn report_uploads(reports: &[upload::TargetReport]) -> bool {
             ok = false;
         }
         for id in &r.missing {
-            tracing::warn!(
+            tracing::info!(
                 "event {id} is not copied to target {} and its local archive is gone",
                 r.target
             );

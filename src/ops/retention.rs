@@ -8,6 +8,9 @@ use crate::model::{KeepPolicy, Span};
 use chrono::{DateTime, Datelike, Local, Months, TimeZone, Timelike};
 use std::collections::BTreeMap;
 
+/// The period an event time falls in, as a comparable number.
+type PeriodKey = fn(DateTime<Local>) -> i64;
+
 /// Event id -> the rules that keep it (`last`, `daily`, ...). Events absent are not kept.
 pub type Kept = BTreeMap<i64, Vec<&'static str>>;
 
@@ -29,7 +32,7 @@ pub fn apply(policy: &KeepPolicy, events: &[(i64, i64)]) -> Kept {
     let mut sorted = events.to_vec();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
     let mut kept = Kept::new();
-    let periods: [(&'static str, u32, fn(DateTime<Local>) -> i64); 5] = [
+    let periods: [(&'static str, u32, PeriodKey); 5] = [
         ("hourly", policy.hourly, |t| {
             (t.year() as i64 * 1000 + t.ordinal() as i64) * 100 + t.hour() as i64
         }),

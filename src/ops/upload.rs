@@ -98,9 +98,10 @@ fn sync_target(
         }
     }
     for ev in events.iter().filter(|e| e.is_readable()) {
-        match copies.get(&ev.id).map(|c| c.state) {
-            Some(CopyState::Done) | Some(CopyState::Deleting) => continue,
-            _ => {}
+        if let Some(CopyState::Done | CopyState::Deleting | CopyState::Removed) =
+            copies.get(&ev.id).map(|c| c.state)
+        {
+            continue;
         }
         if !repo.join(&ev.file).exists() {
             report.missing.push(ev.id);
@@ -164,14 +165,15 @@ pub fn upload_event(
     Ok(archive.expect("the archive is uploaded first"))
 }
 
-/// Removes the files of `ev` from the target, recording the removal first.
+/// Removes the files of `ev` from the target: recorded as `deleting` first, `removed`
+/// once its files are gone.
 fn delete_copy(cat: &Catalog, spec: &TargetSpec, store: &dyn Store, ev: &Event) -> Result<()> {
     cat.set_copy(&RemoteCopy::new(ev.id, &spec.name, CopyState::Deleting))?;
     for ext in DELETE_ORDER {
         let remote = layout::remote_name(&with_ext(&ev.file, ext));
         with_retries(spec.retries, || store.delete(&remote))?;
     }
-    cat.remove_copy(ev.id, &spec.name)
+    cat.set_copy(&RemoteCopy::new(ev.id, &spec.name, CopyState::Removed))
 }
 
 /// Deletes the copies the target's `keep` rules do not keep; returns their ids.

@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+/// File name -> (last use, size), and the total size.
+type Index = (BTreeMap<String, (SystemTime, u64)>, u64);
+
 pub struct DiskCache {
     inner: Box<dyn Store>,
     dir: PathBuf,
     max_bytes: u64,
-    /// File name -> (last use, size), and the total size.
-    index: Mutex<(BTreeMap<String, (SystemTime, u64)>, u64)>,
+    index: Mutex<Index>,
 }
 
 impl DiskCache {

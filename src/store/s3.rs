@@ -10,6 +10,7 @@
 
 use super::{Object, S3Options, Store, Stored};
 use crate::error::{Error, Result};
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption, StorageClass};
 use aws_sdk_s3::Client;
@@ -35,15 +36,19 @@ pub struct S3Store {
 
 /// What a failed SDK call becomes: a target error saying what was attempted and why,
 /// transient when the server could not be reached or answered 5xx.
-fn sdk_err<E, R>(target: &str, what: &str, e: SdkError<E, R>) -> Error
+fn sdk_err<E>(target: &str, what: &str, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let (message, transient) = match &e {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("error");
-            let msg = se.err().message().unwrap_or("");
+            let status = se.raw().status().as_u16();
+            let msg = se
+                .err()
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("HTTP {status}: {}", DisplayErrorContext(se.err())));
             let hint = match code {
                 "NoSuchBucket" => " (create the bucket, or fix `bucket` in the config)",
                 "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" => {
@@ -129,10 +134,9 @@ impl S3Store {
         super::join(&self.opts.prefix, name)
     }
 
-    fn err<E, R>(&self, what: &str, e: SdkError<E, R>) -> Error
+    fn err<E>(&self, what: &str, e: SdkError<E, HttpResponse>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         sdk_err(&self.target, what, e)
     }
@@ -167,7 +171,11 @@ impl S3Store {
         }
         let etag = head.e_tag().unwrap_or("").trim_matches('"');
         let ok = match head.checksum_sha256() {
-            Some(c) => c == sent.checksum,
+            // A composite checksum reads `<base64>-<parts>` on AWS, bare elsewhere.
+            Some(c) => match (c.split_once('-'), sent.checksum.split_once('-')) {
+                (None, Some((ours, _))) => c == ours,
+                _ => c == sent.checksum,
+            },
             None => etag == sent.etag,
         };
         if !ok {
@@ -191,9 +199,9 @@ impl Store for S3Store {
         }
         let key = self.key(name);
         let range = format!("bytes={}-{}", offset, offset + len as u64 - 1);
+        let client = self.client();
         let body = self.rt.block_on(async {
-            let out = self
-                .client()
+            let out = client
                 .get_object()
                 .bucket(&self.opts.bucket)
                 .key(&key)

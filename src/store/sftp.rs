@@ -215,12 +215,31 @@ impl SftpStore {
         let dir = dest.parent().unwrap_or(Path::new("/"));
         self.mkdirs(c, dir)?;
         let tmp = PathBuf::from(format!("{}.strata-tmp", dest.display()));
+        let r = self.write_verified(c, local, &tmp);
+        if r.is_err() {
+            // Best effort (the connection may be gone): listings skip `.strata-tmp`
+            // names and the next put truncates it anyway.
+            let _ = c.sftp.unlink(&tmp);
+        }
+        let stored = r?;
+        c.sftp
+            .rename(
+                &tmp,
+                &dest,
+                Some(RenameFlags::ATOMIC | RenameFlags::OVERWRITE | RenameFlags::NATIVE),
+            )
+            .map_err(|e| self.sftp_err(format!("cannot rename {} into place", tmp.display()), e))?;
+        Ok(stored)
+    }
+
+    /// Writes `local` to `tmp` and proves that the server holds exactly its bytes.
+    fn write_verified(&self, c: &Conn, local: &Path, tmp: &Path) -> Result<Stored> {
         let mut src = std::fs::File::open(local)
             .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?;
         let mut out = c
             .sftp
             .open_mode(
-                &tmp,
+                tmp,
                 OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
                 0o600,
                 OpenType::File,
@@ -239,7 +258,10 @@ impl SftpStore {
             h.update(&buf[..n]);
             out.write_all(&buf[..n]).map_err(|e| {
                 self.err(
-                    format!("cannot write {}: {e}", tmp.display()),
+                    format!(
+                        "cannot write {}: {e} (the server refused the write: is its disk full, or the directory not writable?)",
+                        tmp.display()
+                    ),
                     is_session_io(&e),
                 )
             })?;
@@ -250,28 +272,20 @@ impl SftpStore {
         let sha = hex::encode(h.finalize());
         let held = c
             .sftp
-            .stat(&tmp)
+            .stat(tmp)
             .map_err(|e| self.sftp_err(format!("cannot check {}", tmp.display()), e))?
             .size
             .unwrap_or(0);
-        let remote = self.remote_sha256(c, &tmp)?;
+        let remote = self.remote_sha256(c, tmp)?;
         if held != size || remote != sha {
-            let _ = c.sftp.unlink(&tmp);
             return Err(self.err(
                 format!(
-                    "{} holds {held} bytes with a different SHA-256 after the upload ({size} bytes sent); it was removed",
+                    "{} holds {held} bytes with a different SHA-256 after the upload ({size} bytes sent)",
                     tmp.display()
                 ),
                 true,
             ));
         }
-        c.sftp
-            .rename(
-                &tmp,
-                &dest,
-                Some(RenameFlags::ATOMIC | RenameFlags::OVERWRITE | RenameFlags::NATIVE),
-            )
-            .map_err(|e| self.sftp_err(format!("cannot rename {} into place", tmp.display()), e))?;
         Ok(Stored { size, sha256: sha })
     }
 

@@ -4,10 +4,9 @@
 //! kill a server start their own ([`MariaDb::start`]). Servers are started from one
 //! long-lived thread with `PR_SET_PDEATHSIG`, so they die with the test process.
 
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use super::process::{find, free_port, spawn_kept};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -21,62 +20,6 @@ pub struct MariaDb {
     pub datadir: PathBuf,
     pub pid: u32,
     _dir: tempfile::TempDir,
-}
-
-fn find(name: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-type SpawnReq = (Command, mpsc::Sender<std::io::Result<u32>>);
-
-/// Spawns `cmd` from a thread that never exits, with a parent-death signal.
-fn spawn_kept(mut cmd: Command) -> std::io::Result<u32> {
-    static KEEPER: OnceLock<std::sync::Mutex<mpsc::Sender<SpawnReq>>> = OnceLock::new();
-    let tx = KEEPER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnReq>();
-        std::thread::spawn(move || {
-            let mut children = Vec::new();
-            for (mut cmd, reply) in rx {
-                unsafe {
-                    cmd.pre_exec(|| {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                        Ok(())
-                    });
-                }
-                let r = cmd.spawn().map(|c| {
-                    let id = c.id();
-                    children.push(c);
-                    id
-                });
-                let _ = reply.send(r);
-                for c in children.iter_mut() {
-                    let _ = c.try_wait();
-                }
-            }
-            // The sender lives in a static: never reached; park so children stay.
-            loop {
-                std::thread::park();
-            }
-        });
-        std::sync::Mutex::new(tx)
-    });
-    let (rtx, rrx) = mpsc::channel();
-    tx.lock()
-        .unwrap()
-        .send((std::mem::replace(&mut cmd, Command::new("true")), rtx))
-        .unwrap();
-    rrx.recv().unwrap()
 }
 
 impl MariaDb {

@@ -5,6 +5,10 @@
 
 pub mod mariadb;
 pub mod mount;
+pub mod process;
+pub mod proxy;
+pub mod s3;
+pub mod sshd;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

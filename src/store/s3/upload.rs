@@ -48,7 +48,33 @@ pub(super) fn single(s: &S3Store, key: &str, buf: Vec<u8>) -> Result<Sent> {
     })
 }
 
+/// Aborts the multipart uploads of `key` that an earlier, interrupted run left open:
+/// never objects, but stored (and billed) until aborted.
+fn abort_stale(s: &S3Store, key: &str) {
+    let listed = s.rt.block_on(
+        s.client()
+            .list_multipart_uploads()
+            .bucket(&s.opts.bucket)
+            .prefix(key)
+            .send(),
+    );
+    let Ok(listed) = listed else { return };
+    for u in listed.uploads().iter().filter(|u| u.key() == Some(key)) {
+        let Some(id) = u.upload_id() else { continue };
+        tracing::debug!("aborting the interrupted upload {id} of {key}");
+        let _ = s.rt.block_on(
+            s.client()
+                .abort_multipart_upload()
+                .bucket(&s.opts.bucket)
+                .key(key)
+                .upload_id(id)
+                .send(),
+        );
+    }
+}
+
 pub(super) fn multipart(s: &S3Store, key: &str, file: Arc<File>, size: u64) -> Result<Sent> {
+    abort_stale(s, key);
     let (class, sse) = sse_of(&s.opts);
     let created =
         s.rt.block_on(
@@ -85,11 +111,16 @@ pub(super) fn multipart(s: &S3Store, key: &str, file: Arc<File>, size: u64) -> R
                     )
                     .send(),
             )
-            .map_err(|e| {
-                s.err(
+            .map(|_| ())
+            .or_else(|e| match e.raw_response().map(|r| r.status().as_u16()) {
+                // A 200 whose body the SDK cannot parse (some S3-compatible servers
+                // name the XML root differently; AWS may put an error in a 200 body):
+                // whether the object is whole is decided by the check that follows.
+                Some(200) => Ok(()),
+                _ => Err(s.err(
                     &format!("cannot finish uploading s3://{}/{key}", s.opts.bucket),
                     e,
-                )
+                )),
             })?;
             Ok(sent)
         }

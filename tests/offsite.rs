@@ -1,0 +1,557 @@
+//! Off-site copies against real servers: moto's S3 server and OpenSSH's sftp, both on
+//! loopback. Uploads are proven, remote-only events read back by ranged reads (in the
+//! CLI and through the mount), a fresh machine rebuilds its catalog from a bucket, and
+//! faults (wrong credentials, a missing bucket, a changed host key, a full disk, a
+//! server gone mid-upload) leave nothing counted as copied that is not.
+
+use crate::support::{files_source, member_of, mount, proxy::Proxy, s3, sshd, Scratch};
+use std::path::{Path, PathBuf};
+use strata::catalog::CopyState;
+
+/// `data/` with a 12 MiB incompressible file (more than two 5 MiB parts), a text file
+/// and a small one.
+fn data(s: &Scratch) -> PathBuf {
+    let d = s.path().join("data");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let big: Vec<u8> = (0..12 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(d.join("big.bin"), big).unwrap();
+    let text: String = (0..40_000)
+        .map(|i| format!("row {i}: some text\n"))
+        .collect();
+    std::fs::write(d.join("rows.txt"), text).unwrap();
+    std::fs::write(d.join("small.txt"), b"hello from far away\n").unwrap();
+    d
+}
+
+fn s3_cmd(s: &Scratch, srv: &s3::S3Server, args: &[&str]) -> assert_cmd::Command {
+    let mut c = s.cmd(args);
+    srv.env(&mut c);
+    c
+}
+
+fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The `N` of `fetched N bytes` in a `-v` run's stderr.
+fn fetched(stderr: &str) -> u64 {
+    stderr
+        .split("fetched ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `fetched N bytes` in: {stderr}"))
+}
+
+fn copy_state(s: &Scratch, id: i64, target: &str) -> Option<CopyState> {
+    s.catalog()
+        .copies_of(id)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.target == target)
+        .map(|c| c.state)
+}
+
+#[test]
+fn an_event_goes_to_s3_in_checked_parts_and_reads_back_from_there_alone() {
+    let Some(srv) = s3::shared() else { return };
+    let s = Scratch::new();
+    let d = data(&s);
+    srv.create_bucket("multipart");
+    s.write_config(&format!(
+        "{}{}",
+        files_source("f", &[&d]),
+        srv.target(
+            "off",
+            "multipart",
+            "fleet",
+            "part_size = \"5MiB\"\nretries = 0"
+        )
+    ));
+    s3_cmd(&s, srv, &["backup"]).assert().code(0);
+    let ev = s.events().pop().unwrap();
+    let copy = &s.catalog().copies_of(ev.id).unwrap()[0];
+    assert_eq!(copy.state, CopyState::Done);
+    assert_eq!(copy.size, Some(ev.bytes));
+    assert_eq!(copy.sha256, ev.sha256);
+    let objects = srv.objects("multipart");
+    let names: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    let stem = format!("fleet/testhost/{}", ev.file.trim_end_matches(".tar"));
+    for ext in [".tar", ".tar.sha256", ".meta", ".err"] {
+        assert!(
+            names.contains(&format!("{stem}{ext}").as_str()),
+            "{names:?}"
+        );
+    }
+    let tar = objects.iter().find(|(k, _)| k.ends_with(".tar")).unwrap();
+    assert_eq!(tar.1, ev.bytes);
+    assert!(ev.bytes > 10 << 20, "the archive spans several parts");
+    assert_eq!(srv.open_uploads("multipart"), 0);
+
+    // The local archive is lost: everything still reads, from the bucket.
+    std::fs::remove_file(s.repo().join(&ev.file)).unwrap();
+    let small = member_of("f", &d.join("small.txt"));
+    let out = s3_cmd(&s, srv, &["-v", "cat", "latest", &small])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, b"hello from far away\n");
+    assert!(fetched(&stderr_of(&out)) < 4096, "{}", stderr_of(&out));
+
+    let rows = member_of("f", &d.join("rows.txt"));
+    let rows_member = s.catalog().member(ev.id, &rows).unwrap().unwrap();
+    let to = s.path().join("restored");
+    let out = s3_cmd(
+        &s,
+        srv,
+        &[
+            "-v",
+            "restore",
+            "latest",
+            &rows,
+            "--to",
+            to.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        std::fs::read(to.join(&rows)).unwrap(),
+        std::fs::read(d.join("rows.txt")).unwrap()
+    );
+    // One table's frames, not the archive.
+    let got = fetched(&stderr_of(&out));
+    assert!(
+        got <= 2 * rows_member.compressed_size,
+        "{got} bytes for a {} byte member",
+        rows_member.compressed_size
+    );
+
+    s3_cmd(&s, srv, &["verify", "--remote"]).assert().code(0);
+    s3_cmd(&s, srv, &["verify", "latest"]).assert().code(0);
+    s3_cmd(&s, srv, &["verify", "--all"]).assert().code(0);
+    let list = s3_cmd(&s, srv, &["list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.lines().nth(1).unwrap().trim_end().ends_with(" off"),
+        "{text}"
+    );
+
+    if !mount::available() {
+        return;
+    }
+    let env = srv.env_pairs();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let m = mount::Mounted::with_env(&s.config(), &s.path().join("mnt"), &[], &env);
+    let through = m
+        .dir
+        .join("latest")
+        .join(member_of("f", &d.join("big.bin")));
+    assert_eq!(
+        std::fs::read(through).unwrap(),
+        std::fs::read(d.join("big.bin")).unwrap()
+    );
+}
+
+#[test]
+fn a_fresh_machine_rebuilds_its_catalog_from_a_bucket_of_many_hosts() {
+    let Some(srv) = s3::shared() else { return };
+    srv.create_bucket("fleet");
+    let target = srv.target("off", "fleet", "all", "retries = 0");
+    let mut machines = Vec::new();
+    for host in ["alpha", "beta"] {
+        let s = Scratch::new();
+        let d = s.path().join("data");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("who"), host).unwrap();
+        let cfg = format!("{}{target}", files_source("f", &[&d]));
+        std::fs::write(
+            s.config(),
+            format!("repository = {:?}\nhost = \"{host}\"\n{cfg}", s.repo()),
+        )
+        .unwrap();
+        s3_cmd(&s, srv, &["backup"]).assert().code(0);
+        std::fs::write(d.join("who"), format!("{host} again")).unwrap();
+        s3_cmd(&s, srv, &["backup"]).assert().code(0);
+        machines.push((s, d));
+    }
+    let keys: Vec<String> = srv.objects("fleet").into_iter().map(|(k, _)| k).collect();
+    assert!(
+        keys.iter().any(|k| k.starts_with("all/alpha/"))
+            && keys.iter().any(|k| k.starts_with("all/beta/")),
+        "{keys:?}"
+    );
+
+    // alpha's disk is gone; a new machine has only the config.
+    let (old, d) = &machines[0];
+    let fresh = Scratch::new();
+    let cfg = std::fs::read_to_string(old.config())
+        .unwrap()
+        .replace(&format!("{:?}", old.repo()), &format!("{:?}", fresh.repo()));
+    std::fs::write(fresh.config(), cfg).unwrap();
+    let out = s3_cmd(&fresh, srv, &["reindex", "--from", "off"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "ids of two hosts collide: {}",
+        stderr_of(&out)
+    );
+    assert!(stderr_of(&out).contains("--host"), "{}", stderr_of(&out));
+    s3_cmd(
+        &fresh,
+        srv,
+        &["reindex", "--from", "off", "--host", "alpha"],
+    )
+    .assert()
+    .code(0);
+    let events = fresh.events();
+    assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(events.iter().all(|e| e.host == "alpha"));
+    let who = member_of("f", &d.join("who"));
+    let out = s3_cmd(&fresh, srv, &["cat", "latest", &who])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"alpha again", "{}", stderr_of(&out));
+    let out = s3_cmd(&fresh, srv, &["cat", "1", &who]).output().unwrap();
+    assert_eq!(out.stdout, b"alpha");
+
+    // Its next backup takes a new id and adds to the bucket; nothing is re-uploaded.
+    s3_cmd(&fresh, srv, &["backup"]).assert().code(0);
+    let ev = fresh.events().pop().unwrap();
+    assert_eq!(ev.id, 3);
+    assert_eq!(copy_state(&fresh, 1, "off"), Some(CopyState::Done));
+    assert_eq!(copy_state(&fresh, 3, "off"), Some(CopyState::Done));
+    let alpha_tars = srv
+        .objects("fleet")
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("all/alpha/") && k.ends_with(".tar"))
+        .count();
+    assert_eq!(alpha_tars, 3);
+}
+
+#[test]
+fn wrong_s3_credentials_and_a_missing_bucket_fail_with_the_reason() {
+    let Some(srv) = s3::authenticated() else {
+        return;
+    };
+    let s = Scratch::new();
+    let d = s.path().join("data");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("x"), b"x").unwrap();
+    srv.create_bucket("creds");
+    s.write_config(&format!(
+        "{}{}",
+        files_source("f", &[&d]),
+        srv.target("off", "creds", "", "retries = 0")
+    ));
+    let out = s
+        .cmd(&["backup"])
+        .env("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the event is kept, the copy failed: {err}"
+    );
+    assert!(
+        err.contains("target off") && err.contains("InvalidAccessKeyId"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-secret"), "{err}");
+    assert_eq!(copy_state(&s, 1, "off"), Some(CopyState::Failed));
+    assert!(srv.objects("creds").is_empty());
+    let out = s
+        .cmd(&["upload"])
+        .env("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+
+    // The right keys finish it.
+    s3_cmd(&s, srv, &["upload"]).assert().code(0);
+    assert_eq!(copy_state(&s, 1, "off"), Some(CopyState::Done));
+
+    s.write_config(&format!(
+        "{}{}",
+        files_source("f", &[&d]),
+        srv.target("off", "no-such-bucket", "", "retries = 0")
+    ));
+    s3_cmd(&s, srv, &["backup"]).assert().code(1);
+    let out = s3_cmd(&s, srv, &["upload", "--target", "off"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("NoSuchBucket"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = s3_cmd(&s, srv, &["upload", "--target", "elsewhere"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("no target named \"elsewhere\""),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn an_upload_cut_by_a_dying_server_stays_pending_until_upload_finishes_it() {
+    let Some(srv) = s3::shared() else { return };
+    let s = Scratch::new();
+    let d = data(&s);
+    srv.create_bucket("cut");
+    // The relay dies after 7 MiB: in the middle of the second part.
+    let relay = Proxy::new(srv.port, 7 << 20);
+    let target = srv
+        .target(
+            "off",
+            "cut",
+            "",
+            "part_size = \"5MiB\"\npart_concurrency = 1\nretries = 0",
+        )
+        .replace(&format!(":{}\"", srv.port), &format!(":{}\"", relay.port));
+    s.write_config(&format!("{}{target}", files_source("f", &[&d])));
+    let out = s3_cmd(&s, srv, &["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(relay.is_down());
+    assert_eq!(copy_state(&s, 1, "off"), Some(CopyState::Failed));
+    // Nothing half-written passes for a copy: no archive object, no checksum file.
+    assert!(srv
+        .objects("cut")
+        .iter()
+        .all(|(k, _)| !k.ends_with(".tar") && !k.ends_with(".sha256")));
+    let fresh = Scratch::new();
+    std::fs::write(
+        fresh.config(),
+        std::fs::read_to_string(s.config())
+            .unwrap()
+            .replace(&format!("{:?}", s.repo()), &format!("{:?}", fresh.repo())),
+    )
+    .unwrap();
+    let out = s3_cmd(&fresh, srv, &["reindex", "--from", "off"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "a cut upload is no event");
+
+    relay.restart();
+    s3_cmd(&s, srv, &["upload"]).assert().code(0);
+    assert_eq!(copy_state(&s, 1, "off"), Some(CopyState::Done));
+    assert_eq!(srv.open_uploads("cut"), 0);
+    s3_cmd(&s, srv, &["verify", "--remote"]).assert().code(0);
+}
+
+#[test]
+fn target_keep_rules_remove_old_copies_and_finish_an_interrupted_removal() {
+    let Some(srv) = s3::shared() else { return };
+    let s = Scratch::new();
+    let d = s.path().join("data");
+    std::fs::create_dir_all(&d).unwrap();
+    srv.create_bucket("keep");
+    s.write_config(&format!(
+        "{}{}",
+        files_source("f", &[&d]),
+        srv.target("off", "keep", "", "retries = 0\nkeep = { last = 2 }")
+    ));
+    for i in 0..3 {
+        std::fs::write(d.join("n"), format!("{i}")).unwrap();
+        s3_cmd(&s, srv, &["backup"]).assert().code(0);
+    }
+    let tars = |srv: &s3::S3Server| -> Vec<String> {
+        srv.objects("keep")
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.ends_with(".tar"))
+            .collect()
+    };
+    let left = tars(srv);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|k| !k.ends_with("_1.tar")));
+    assert_eq!(
+        srv.objects("keep").len(),
+        8,
+        "no sidecar of event 1 is left"
+    );
+    assert_eq!(copy_state(&s, 1, "off"), Some(CopyState::Removed));
+    // Locally, nothing was removed.
+    assert!(s.repo().join(&s.events()[0].file).exists());
+
+    // A removal that a crash interrupted is finished by the next run.
+    let cat = s.catalog();
+    cat.set_copy(&strata::catalog::RemoteCopy::new(
+        2,
+        "off",
+        CopyState::Deleting,
+    ))
+    .unwrap();
+    s3_cmd(&s, srv, &["upload"]).assert().code(0);
+    assert_eq!(tars(srv).len(), 1);
+    assert_eq!(copy_state(&s, 2, "off"), Some(CopyState::Removed));
+    // Removed copies are not uploaded again.
+    s3_cmd(&s, srv, &["upload"]).assert().code(0);
+    assert_eq!(tars(srv).len(), 1);
+}
+
+fn sftp_scratch(srv: &sshd::Sshd, remote: &Path, extra: &str) -> (Scratch, PathBuf) {
+    let s = Scratch::new();
+    let d = data(&s);
+    s.write_config(&format!(
+        "{}{}",
+        files_source("f", &[&d]),
+        srv.target("nas", remote, extra)
+    ));
+    (s, d)
+}
+
+#[test]
+fn an_event_goes_to_sftp_and_reads_back_by_ranged_reads() {
+    let Some(srv) = sshd::shared() else { return };
+    let remote = tempfile::tempdir().unwrap();
+    let (s, d) = sftp_scratch(srv, remote.path(), "retries = 0");
+    s.cmd(&["backup"]).assert().code(0);
+    let ev = s.events().pop().unwrap();
+    assert_eq!(copy_state(&s, ev.id, "nas"), Some(CopyState::Done));
+    let there = remote.path().join("testhost").join(&ev.file);
+    assert_eq!(
+        std::fs::read(&there).unwrap(),
+        std::fs::read(s.repo().join(&ev.file)).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&there).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let leftovers: Vec<_> = walkdir::WalkDir::new(remote.path())
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("strata-tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+
+    std::fs::remove_file(s.repo().join(&ev.file)).unwrap();
+    let out = s
+        .cmd(&["-v", "cat", "latest", &member_of("f", &d.join("small.txt"))])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"hello from far away\n", "{}", stderr_of(&out));
+    assert!(fetched(&stderr_of(&out)) < 4096);
+    s.cmd(&["verify", "--remote"]).assert().code(0);
+
+    // A damaged remote copy is found by verify, and no read serves its bytes.
+    use std::os::unix::fs::FileExt;
+    let m = s
+        .catalog()
+        .member(ev.id, &member_of("f", &d.join("small.txt")))
+        .unwrap()
+        .unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&there)
+        .unwrap();
+    f.write_all_at(b"\xff\xff\xff\xff", m.offset + m.frames[0].offset + 4)
+        .unwrap();
+    s.cmd(&["verify", "--remote"]).assert().code(1);
+    s.cmd(&["cat", "latest", &member_of("f", &d.join("small.txt"))])
+        .assert()
+        .failure();
+}
+
+#[test]
+fn an_unknown_or_changed_sftp_host_key_is_refused_with_what_to_do() {
+    let Some(srv) = sshd::shared() else { return };
+    let remote = tempfile::tempdir().unwrap();
+    let s = Scratch::new();
+    let d = s.path().join("data");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("x"), b"x").unwrap();
+    let empty = s.path().join("known_hosts_empty");
+    std::fs::write(&empty, "").unwrap();
+    let changed = s.path().join("known_hosts_changed");
+    std::fs::write(
+        &changed,
+        format!(
+            "[127.0.0.1]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbSsQ1ZQGXyqq5L5m1x3u2Lh8o7Jb1c9cGx6r4t1xYz\n",
+            srv.port
+        ),
+    )
+    .unwrap();
+    for (kh, says) in [(&empty, "ssh-keyscan"), (&changed, "CHANGED")] {
+        s.write_config(&format!(
+            "{}{}",
+            files_source("f", &[&d]),
+            srv.target_via("nas", srv.port, remote.path(), kh, "retries = 0")
+        ));
+        if says == "ssh-keyscan" {
+            let out = s.cmd(&["backup"]).output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+            assert!(stderr_of(&out).contains(says), "{}", stderr_of(&out));
+        }
+        let out = s.cmd(&["upload"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+        assert!(stderr_of(&out).contains(says), "{}", stderr_of(&out));
+    }
+    assert_eq!(copy_state(&s, 1, "nas"), Some(CopyState::Failed));
+    assert_eq!(
+        walkdir::WalkDir::new(remote.path()).into_iter().count(),
+        1,
+        "nothing was written"
+    );
+}
+
+#[test]
+fn a_full_remote_disk_is_reported_and_nothing_counts_as_copied() {
+    let Some(srv) = sshd::shared() else { return };
+    if unsafe { libc::geteuid() } != 0 {
+        crate::support::skip("mounting a small tmpfs needs root");
+        return;
+    }
+    let remote = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(remote.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(remote.path());
+    let (s, _) = sftp_scratch(srv, remote.path(), "retries = 0");
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("target nas") && (err.contains("disk full") || err.contains("space")),
+        "{err}"
+    );
+    assert_eq!(copy_state(&s, 1, "nas"), Some(CopyState::Failed));
+    let files: Vec<_> = walkdir::WalkDir::new(remote.path())
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}
