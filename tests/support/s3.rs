@@ -46,12 +46,13 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start(auth: bool) -> Result<S3Server, String> {
-        let bin = find("moto_server").ok_or(
-            "moto_server not found (pip install 'moto[server]'; scripts/test.sh installs it)",
-        )?;
+        // The `python3` on PATH: the one scripts/test.sh installed moto for.
+        let python = std::path::PathBuf::from("python3");
+        helper_check(&python)?;
         let port = free_port();
-        let mut cmd = Command::new(bin);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new(python);
+        cmd.args(["-c", "from moto.server import main; main()"])
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env(
                 "INITIAL_NO_AUTH_ACTION_COUNT",
                 if auth { "3" } else { "inf" },
