@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
-ensure_packages zstd tar time python3 mariadb-server mariadb-client mydumper borgbackup restic fuse3
+ensure_packages "${BUILD_PACKAGES[@]}" zstd tar time python3 mariadb-server mariadb-client mydumper borgbackup restic fuse3
 ensure_cargo
 cargo build --release --quiet
 STRATA="$PWD/target/release/strata"

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
-ensure_packages mariadb-server mariadb-client fuse3 zstd tar python3
+ensure_packages "${BUILD_PACKAGES[@]}" mariadb-server mariadb-client fuse3 zstd tar python3
 ensure_cargo
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test of strata against real services (MariaDB, FUSE, ...), installing
+# Runs every test of strata against real services (MariaDB, FUSE, sshd, an S3 server), installing
 # what is missing first. With CI=true, a missing service fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
 ensure_packages "${TEST_PACKAGES[@]}"
+ensure_moto
 ensure_cargo
 
 cargo fmt --check

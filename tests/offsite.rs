@@ -555,3 +555,131 @@ fn a_full_remote_disk_is_reported_and_nothing_counts_as_copied() {
         .collect();
     assert!(files.is_empty(), "{files:?}");
 }
+
+/// The README's walk-through: a database backed up to an S3 and an SFTP target, the
+/// repository deleted, the catalog rebuilt from either target, a table copied back out
+/// of the mount and loaded.
+#[test]
+fn a_lost_repository_comes_back_from_either_target_and_a_table_restores_by_cp() {
+    let Some(db) = crate::support::mariadb::shared() else {
+        return;
+    };
+    let Some(srv) = s3::shared() else { return };
+    let Some(ssh) = sshd::shared() else { return };
+    if !mount::available() {
+        return;
+    }
+    let name = format!("offsite_{}", std::process::id());
+    db.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        .unwrap();
+    db.load(Some(&name), include_bytes!("fixtures/corpus.sql"))
+        .unwrap();
+    let s = Scratch::new();
+    let pw = s.path().join("mysql.pw");
+    std::fs::write(&pw, format!("{}\n", crate::support::mariadb::PASSWORD)).unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    srv.create_bucket("walkthrough");
+    s.write_config(&format!(
+        "[[source]]\nname = \"db\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\npassword_file = {:?}\ndatabases = [\"{name}\"]\n\n{}{}",
+        db.port,
+        crate::support::mariadb::USER,
+        pw.display().to_string(),
+        srv.target("bucket", "walkthrough", "strata", ""),
+        ssh.target("nas", remote.path(), "")
+    ));
+    s3_cmd(&s, srv, &["backup"]).assert().code(0);
+    assert_eq!(copy_state(&s, 1, "bucket"), Some(CopyState::Done));
+    assert_eq!(copy_state(&s, 1, "nas"), Some(CopyState::Done));
+    let before = s3_cmd(&s, srv, &["show", "1", "--json"])
+        .output()
+        .unwrap()
+        .stdout;
+    let before: serde_json::Value = serde_json::from_slice(&before).unwrap();
+
+    for from in ["nas", "bucket"] {
+        std::fs::remove_dir_all(s.repo()).unwrap();
+        s3_cmd(&s, srv, &["reindex", "--from", from])
+            .assert()
+            .code(0);
+        let after = s3_cmd(&s, srv, &["show", "1", "--json"])
+            .output()
+            .unwrap()
+            .stdout;
+        let after: serde_json::Value = serde_json::from_slice(&after).unwrap();
+        assert_eq!(after["members"], before["members"], "rebuilt from {from}");
+    }
+
+    let env = srv.env_pairs();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let m = mount::Mounted::with_env(&s.config(), &s.path().join("mnt"), &[], &env);
+    let table = s.path().join("big.sql");
+    let ok = std::process::Command::new("cp")
+        .arg(m.dir.join("latest/db").join(&name).join("big.sql"))
+        .arg(&table)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let back = format!("{name}_back");
+    db.root_sql(&format!("CREATE DATABASE `{back}` CHARACTER SET utf8mb4"))
+        .unwrap();
+    db.load(Some(&back), &std::fs::read(&table).unwrap())
+        .unwrap();
+    let sum = |d: &str| {
+        db.root_sql(&format!("CHECKSUM TABLE `{d}`.big EXTENDED"))
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(sum(&back), sum(&name));
+    db.root_sql(&format!("DROP DATABASE `{name}`; DROP DATABASE `{back}`"))
+        .unwrap();
+}
+
+#[test]
+fn an_sftp_upload_cut_mid_file_leaves_nothing_and_upload_finishes_it() {
+    let Some(ssh) = sshd::shared() else { return };
+    let remote = tempfile::tempdir().unwrap();
+    let relay = Proxy::new(ssh.port, 6 << 20);
+    let s = Scratch::new();
+    let d = data(&s);
+    std::fs::write(
+        s.path().join("known_hosts"),
+        std::fs::read_to_string(&ssh.known_hosts)
+            .unwrap()
+            .replace(&format!(":{} ", ssh.port), &format!(":{} ", relay.port)),
+    )
+    .unwrap();
+    s.write_config(&format!(
+        "{}{}",
+        files_source("f", &[&d]),
+        ssh.target_via(
+            "nas",
+            relay.port,
+            remote.path(),
+            &s.path().join("known_hosts"),
+            "retries = 0"
+        )
+    ));
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(relay.is_down());
+    assert_eq!(copy_state(&s, 1, "nas"), Some(CopyState::Failed));
+    let finals: Vec<_> = walkdir::WalkDir::new(remote.path())
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e.file_type().is_file() && !e.file_name().to_string_lossy().ends_with(".strata-tmp")
+        })
+        .collect();
+    assert!(finals.is_empty(), "{finals:?}");
+    relay.restart();
+    s.cmd(&["upload"]).assert().code(0);
+    assert_eq!(copy_state(&s, 1, "nas"), Some(CopyState::Done));
+    let ev = s.events().pop().unwrap();
+    assert_eq!(
+        std::fs::read(remote.path().join("testhost").join(&ev.file)).unwrap(),
+        std::fs::read(s.repo().join(&ev.file)).unwrap()
+    );
+}

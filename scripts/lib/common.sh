@@ -28,8 +28,20 @@ ensure_cargo() {
     command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; return 1; }
 }
 
-# The packages the tests and the demo need.
-TEST_PACKAGES=(mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux)
+# What building strata needs beyond Rust: libssh2-sys links OpenSSL.
+BUILD_PACKAGES=(gcc make pkg-config libssl-dev)
+
+# The packages the tests need: MariaDB, FUSE, OpenSSH's sshd for the SFTP target.
+TEST_PACKAGES=("${BUILD_PACKAGES[@]}" mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux openssh-server openssh-client python3)
+
+# ensure_moto: moto's S3 server mode (PyPI `moto[server]`), for the S3 target tests,
+# installed for the `python3` on PATH when it cannot be imported.
+ensure_moto() {
+    python3 -c 'import moto.server, boto3, flask' 2>/dev/null && return 0
+    echo "installing: moto[server] (PyPI)" >&2
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]>=5,<6'
+}
 
 # free_port: a free TCP port on 127.0.0.1.
 free_port() {
