@@ -405,6 +405,59 @@ mod tests {
         );
     }
 
+    const TARGETS: &str = "repository = \"/r\"\n\n[[target]]\nname = \"offsite\"\nkind = \"s3\"\nbucket = \"b\"\nkeep = { daily = 7, within = \"1y2m\" }\n\n[[target]]\nname = \"nas\"\nkind = \"sftp\"\nhost = \"h\"\npath = \"/srv\"\n";
+
+    #[test]
+    fn targets_parse_in_order_with_their_keep_rules() {
+        let c = parse(TARGETS).unwrap();
+        assert_eq!(c.targets.len(), 2);
+        assert_eq!(c.targets[0].name, "offsite");
+        let keep = c.targets[0].keep.clone().unwrap();
+        assert_eq!((keep.daily, keep.within.unwrap().months), (7, 2));
+        match &c.targets[1].kind {
+            crate::store::Kind::Sftp(o) => assert_eq!((o.port, o.path.as_str()), (22, "/srv")),
+            _ => panic!("sftp expected"),
+        }
+    }
+
+    #[test]
+    fn a_secret_in_a_target_is_refused_without_echoing_it() {
+        let t = TARGETS.replace(
+            "bucket = \"b\"\n",
+            "bucket = \"b\"\nsecret_access_key = \"hunter2\"\n",
+        );
+        let e = parse(&t).err().unwrap().to_string();
+        assert!(
+            e.contains("line 7: key `secret_access_key`") && e.contains("AWS chain"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn target_mistakes_name_their_key() {
+        for (from, to, key) in [
+            ("kind = \"s3\"", "kind = \"tape\"", "kind"),
+            ("bucket = \"b\"\n", "bucket = \"b\"\nhost = \"x\"\n", "host"),
+            (
+                "daily = 7, within = \"1y2m\"",
+                "within = \"soon\"",
+                "within",
+            ),
+            ("daily = 7, within = \"1y2m\"", "", "keep"),
+            ("name = \"nas\"", "name = \"offsite\"", "name"),
+        ] {
+            let e = parse(&TARGETS.replacen(from, to, 1))
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                e.as_deref()
+                    .is_some_and(|e| e.contains(&format!("key `{key}`"))),
+                "{to}: {e:?}"
+            );
+        }
+    }
+
     #[test]
     fn an_unknown_kind_names_the_kind_line() {
         let e = parse("repository = \"/r\"\n[[source]]\nname = \"x\"\nkind = \"tape\"\n")
