@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Benchmarks, each against its peers in the same run, on the same data. Prints times,
 # ratios and peak memory. Not a test: numbers depend on the machine.
-#   scripts/bench.sh [files] [mysql] [mount]     (default: all three)
+#   scripts/bench.sh [files] [mysql] [mount] [remote]     (default: all four)
 #   files: strata backup of a ~1 GB tree vs `tar -c | zstd -T0` (same level)
 #   mysql: strata backup of ~1 GB of rows vs mysqldump | zstd and mydumper
 #   mount: reads through `strata mount` vs zstd -d, borg mount, restic mount, ratarmount
+#   remote: upload to a loopback S3 server vs `aws s3 cp`; one table of a remote-only event
 # BENCH_DIR (default /var/tmp/strata-bench) keeps generated data between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
-ensure_packages "${BUILD_PACKAGES[@]}" zstd tar time python3 mariadb-server mariadb-client mydumper borgbackup restic fuse3
+ensure_packages "${BUILD_PACKAGES[@]}" zstd tar time python3 sqlite3 curl mariadb-server mariadb-client mydumper borgbackup restic fuse3
 ensure_cargo
 cargo build --release --quiet
 STRATA="$PWD/target/release/strata"
 WORK="${BENCH_DIR:-/var/tmp/strata-bench}"
 RUNS="${BENCH_RUNS:-2}"
 mkdir -p "$WORK"
-SECTIONS="${*:-files mysql mount}"
+SECTIONS="${*:-files mysql mount remote}"
 
 # measure NAME CMD...: best wall time of $RUNS runs into $t, peak RSS (MiB) into $rss.
 # $BEFORE runs before each run (not timed), $WARM too (to warm caches alike).
@@ -34,11 +35,23 @@ measure() {
     printf '%-44s %8.2f s  %6d MiB peak RSS\n' "$name" "$t" "$rss"
 }
 
+# ensure_tree: the generated ~1 GB tree of mixed files in $TREE (kept between runs).
+ensure_tree() {
+    SIZE_MB="${BENCH_SIZE_MB:-1024}"
+    TREE="$WORK/tree-$SIZE_MB"
+    if [ ! -f "$TREE/.done" ]; then
+        rm -rf "$TREE"
+        python3 scripts/bench/gen_tree.py "$TREE" "$SIZE_MB"
+        touch "$TREE/.done"
+    fi
+}
+
 for section in $SECTIONS; do
     case "$section" in
         files) . scripts/bench/files.sh ;;
         mysql) . scripts/bench/mysql.sh ;;
         mount) python3 scripts/bench/mount.py "$STRATA" "$WORK" ;;
-        *) echo "unknown section $section (files, mysql, mount)" >&2; exit 2 ;;
+        remote) . scripts/bench/remote.sh ;;
+        *) echo "unknown section $section (files, mysql, mount, remote)" >&2; exit 2 ;;
     esac
 done

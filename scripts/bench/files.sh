@@ -1,12 +1,6 @@
 # Benchmark: strata backup of a generated ~1 GB tree of mixed files vs
 # `tar -c | zstd -T0` at the same level. Sourced by scripts/bench.sh.
-SIZE_MB="${BENCH_SIZE_MB:-1024}"
-TREE="$WORK/tree-$SIZE_MB"
-if [ ! -f "$TREE/.done" ]; then
-    rm -rf "$TREE"
-    python3 scripts/bench/gen_tree.py "$TREE" "$SIZE_MB"
-    touch "$TREE/.done"
-fi
+ensure_tree
 LEVEL=3
 echo
 echo "== backup of a $SIZE_MB MiB tree, zstd level $LEVEL, $(nproc) cores, best of $RUNS"

@@ -1,7 +1,9 @@
 //! `upload`, `reindex --from` and `verify --remote`: the commands that talk to targets.
 
 use super::Env;
+use crate::catalog::{CopyState, RemoteCopy};
 use crate::error::{exit, Error, IoContext, Result};
+use crate::model::{Event, Member};
 use crate::ops::{self, reindex, remote::Located, upload, verify_remote, EventRef};
 use serde_json::json;
 use std::io::Write;
@@ -66,6 +68,33 @@ pub fn reindex(env: &Env, from: &str, host: Option<&str>) -> Result<u8> {
     })
 }
 
+/// Checks `c`, the copy of `ev` on the target `spec`, by reading it there.
+pub fn check_copy(
+    env: &Env,
+    spec: &crate::store::TargetSpec,
+    c: &RemoteCopy,
+    ev: &Event,
+    members: &[Member],
+) -> Result<Vec<String>> {
+    if c.state != CopyState::Done {
+        return Ok(vec![format!(
+            "target {}: the copy is {}{}",
+            spec.name,
+            c.state.as_str(),
+            c.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )]);
+    }
+    let cache = env.config.as_ref().and_then(|c| c.remote_cache.as_ref());
+    let located = Located::open(&env.repo, std::slice::from_ref(spec), cache)?.remote_only();
+    let store = crate::store::open(spec)?;
+    let problems = verify_remote::copy(&located, &*store, c, ev, members);
+    env.report_fetched(&located);
+    Ok(problems)
+}
+
 pub fn verify(
     env: &Env,
     id: Option<EventRef>,
@@ -82,41 +111,23 @@ pub fn verify(
     let mut bad = 0;
     let mut report = Vec::new();
     for spec in upload::select(env.targets(), target)? {
-        let cache = env.config.as_ref().and_then(|c| c.remote_cache.as_ref());
-        let located = Located::open(&env.repo, std::slice::from_ref(spec), cache)?.remote_only();
-        let store = crate::store::open(spec)?;
         let copies: Vec<_> = cat
             .copies()?
             .into_iter()
-            .filter(|c| c.target == spec.name && wanted.is_none_or(|w| w == c.event_id))
+            .filter(|c| c.target == spec.name && c.state != CopyState::Removed)
+            .filter(|c| wanted.is_none_or(|w| w == c.event_id))
             .collect();
-        if wanted.is_some() && copies.is_empty() {
+        if let (Some(w), true) = (wanted, copies.is_empty()) {
             bad += 1;
-            let msg = format!(
-                "target {}: event {} was never copied there",
-                spec.name,
-                wanted.unwrap_or(0)
-            );
+            let msg = format!("target {}: event {w} was never copied there", spec.name);
             eprintln!("strata: verify: {msg}");
-            report.push(json!({ "target": spec.name, "problems": [msg] }));
+            report.push(json!({ "id": w, "target": spec.name, "ok": false, "problems": [msg] }));
         }
         for c in copies {
             let Some(ev) = cat.event(c.event_id)? else {
                 continue;
             };
-            let problems = if c.state == crate::catalog::CopyState::Done {
-                verify_remote::copy(&located, &*store, &c, &ev, &cat.members_with_frames(ev.id)?)
-            } else {
-                vec![format!(
-                    "target {}: the copy is {}{}",
-                    spec.name,
-                    c.state.as_str(),
-                    c.error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                )]
-            };
+            let problems = check_copy(env, spec, &c, &ev, &cat.members_with_frames(ev.id)?)?;
             bad += problems.len();
             if !as_json {
                 for p in &problems {
@@ -125,7 +136,6 @@ pub fn verify(
             }
             report.push(json!({ "id": ev.id, "target": spec.name, "ok": problems.is_empty(), "problems": problems }));
         }
-        env.report_fetched(&located);
     }
     if as_json {
         let mut out = std::io::stdout().lock();

@@ -87,21 +87,13 @@ fn remote_copies(
     }
     let mut problems = Vec::new();
     for c in &copies {
-        let Some(spec) = env.targets().iter().find(|t| t.name == c.target) else {
-            problems.push(format!(
+        match env.targets().iter().find(|t| t.name == c.target) {
+            Some(spec) => problems.extend(super::remote::check_copy(env, spec, c, ev, members)?),
+            None => problems.push(format!(
                 "archive {} is missing here and its copy is on target {}, which the config no longer names",
                 ev.file, c.target
-            ));
-            continue;
-        };
-        let cache = env.config.as_ref().and_then(|c| c.remote_cache.as_ref());
-        let located =
-            crate::ops::remote::Located::open(&env.repo, std::slice::from_ref(spec), cache)?
-                .remote_only();
-        let store = crate::store::open(spec)?;
-        problems.extend(crate::ops::verify_remote::copy(
-            &located, &*store, c, ev, members,
-        ));
+            )),
+        }
     }
     Ok(problems)
 }

@@ -1,0 +1,86 @@
+# Benchmark: off-site copies against moto's S3 server on loopback. Sourced by
+# scripts/bench.sh.
+#  1. upload of one ~1 GB archive: `strata upload` (parallel parts, SHA-256 per part,
+#     checksum compared after) vs `aws s3 cp` (awscli) of the same file;
+#  2. one ~10 MB table out of that event once its local archive is gone: `strata
+#     restore` by ranged reads (bytes fetched, time) vs downloading the archive first.
+ensure_tree
+TABLE="$WORK/remote-table"
+if [ ! -f "$TABLE/orders.sql" ]; then
+    mkdir -p "$TABLE"
+    python3 - "$TABLE/orders.sql" <<'PY'
+import random, sys
+rng = random.Random(7)
+with open(sys.argv[1], "w") as f:
+    f.write("INSERT INTO orders VALUES\n")
+    n = 0
+    while f.tell() < 10 << 20:
+        f.write("(%d,'%s',%d.%02d,'2026-11-%02d'),\n" % (n, rng.choice(["alice", "bob", "carol"]), rng.randint(1, 999), rng.randint(0, 99), rng.randint(1, 28)))
+        n += 1
+    f.write("(0,'end',0,'2026-11-30');\n")
+PY
+fi
+python3 -c 'import moto.server, awscli' 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' awscli
+PORT=$(free_port)
+python3 -c 'from moto.server import main; main()' -H 127.0.0.1 -p "$PORT" > "$WORK/moto.log" 2>&1 &
+MOTO=$!
+trap 'kill $MOTO 2>/dev/null || true' EXIT
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+EP="http://127.0.0.1:$PORT"
+for _ in $(seq 100); do curl -s "$EP" > /dev/null 2>&1 && break; python3 -c 'import time; time.sleep(0.1)'; done
+aws --endpoint-url "$EP" s3 mb s3://bench > /dev/null
+REPO="$WORK/remote-repo"
+rm -rf "$REPO"
+cat > "$WORK/remote.toml" <<TOML
+repository = "$REPO"
+host = "bench"
+[[source]]
+name = "tree"
+kind = "files"
+include = ["$TREE", "$TABLE"]
+TOML
+"$STRATA" --config "$WORK/remote.toml" -q backup
+cat >> "$WORK/remote.toml" <<TOML
+[[target]]
+name = "s3"
+kind = "s3"
+bucket = "bench"
+prefix = "strata"
+endpoint = "$EP"
+path_style = true
+region = "us-east-1"
+TOML
+ARCHIVE=$(ls "$REPO"/*/*/*.tar)
+MB=$(( $(stat -c %s "$ARCHIVE") >> 20 ))
+echo
+echo "== off-site copies to moto's S3 server on loopback: a $MB MiB archive, $(nproc) cores, best of $RUNS"
+BEFORE="sqlite3 '$REPO/catalog.sqlite3' 'DELETE FROM copies'; aws --endpoint-url '$EP' s3 rm --quiet --recursive s3://bench/strata/" \
+    measure "strata upload (parts in parallel, checked)" "$STRATA" --config "$WORK/remote.toml" -q upload
+t_up=$t
+BEFORE="aws --endpoint-url '$EP' s3 rm --quiet s3://bench/peer.tar || true" \
+    measure "aws s3 cp (awscli)" aws --endpoint-url "$EP" s3 cp --quiet "$ARCHIVE" s3://bench/peer.tar
+t_aws=$t
+"$STRATA" --config "$WORK/remote.toml" -q upload
+member="tree${TABLE}/orders.sql"
+csize=$("$STRATA" --config "$WORK/remote.toml" show latest --json | python3 -c "
+import json, sys
+m = [m for m in json.load(sys.stdin)['members'] if m['path'] == sys.argv[1]][0]
+print(m['compressed_size'])" "$member")
+mv "$ARCHIVE" "$WORK/remote-local.tar"
+BEFORE="rm -rf '$WORK/remote-restored'" \
+    measure "strata restore of one table, remote-only" "$STRATA" --config "$WORK/remote.toml" restore latest "$member" --to "$WORK/remote-restored"
+t_table=$t
+fetched=$("$STRATA" --config "$WORK/remote.toml" -v restore latest "$member" --to "$WORK/remote-restored2" 2>&1 | sed -n 's/.*fetched \([0-9]*\) bytes.*/\1/p')
+rm -rf "$WORK/remote-restored2"
+BEFORE="rm -f '$WORK/remote-download.tar'" \
+    measure "aws s3 cp of the whole archive (download first)" aws --endpoint-url "$EP" s3 cp --quiet "s3://bench/strata/bench/${ARCHIVE#"$REPO"/}" "$WORK/remote-download.tar"
+t_down=$t
+mv "$WORK/remote-local.tar" "$ARCHIVE"
+rm -f "$WORK/remote-download.tar"
+echo
+awk -v a="$t_up" -v b="$t_aws" 'BEGIN { printf "ratio strata upload / aws s3 cp: %.2f  (below 1: strata is faster)\n", a / b }'
+awk -v a="$t_table" -v b="$t_down" 'BEGIN { printf "ratio table restore / whole-archive download: %.3f\n", a / b }'
+awk -v f="$fetched" -v c="$csize" -v m="$MB" 'BEGIN { printf "bytes fetched for the table: %d = %.2f x its compressed size (%d bytes), of a %d MiB archive\n", f, f / c, c, m }'
+kill $MOTO 2>/dev/null || true
+trap - EXIT
