@@ -73,7 +73,7 @@ fn an_event_goes_to_s3_in_checked_parts_and_reads_back_from_there_alone() {
             "off",
             "multipart",
             "fleet",
-            "part_size = \"5MiB\"\nretries = 0"
+            "part_size = \"5MiB\"\nretries = 0\nstorage_class = \"STANDARD_IA\"\nsse = \"AES256\""
         )
     ));
     s3_cmd(&s, srv, &["backup"]).assert().code(0);
@@ -93,6 +93,7 @@ fn an_event_goes_to_s3_in_checked_parts_and_reads_back_from_there_alone() {
     }
     let tar = objects.iter().find(|(k, _)| k.ends_with(".tar")).unwrap();
     assert_eq!(tar.1, ev.bytes);
+    assert_eq!(srv.storage_class("multipart", &tar.0), "STANDARD_IA");
     assert!(ev.bytes > 10 << 20, "the archive spans several parts");
     assert_eq!(srv.open_uploads("multipart"), 0);
 

@@ -91,7 +91,12 @@ pub fn show(env: &Env, id: EventRef, as_json: bool) -> Result<u8> {
     let members = cat.members(ev.id)?;
     let mut out = std::io::stdout().lock();
     if as_json {
-        let v = json!({ "event": event_json(&ev), "status": ev.status(), "members": members });
+        let copies: Vec<_> = cat
+            .copies_of(ev.id)?
+            .iter()
+            .map(|c| json!({ "target": c.target, "state": c.state.as_str(), "size": c.size, "sha256": c.sha256, "error": c.error }))
+            .collect();
+        let v = json!({ "event": event_json(&ev), "status": ev.status(), "copies": copies, "members": members });
         writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json"))
             .ctx(|| "stdout".into())?;
         return Ok(exit::OK);
@@ -110,6 +115,14 @@ pub fn show(env: &Env, id: EventRef, as_json: bool) -> Result<u8> {
     }
     for (k, v) in &ev.info {
         text.push_str(&format!("{k}: {v}\n"));
+    }
+    for c in cat.copies_of(ev.id)? {
+        text.push_str(&format!(
+            "copy on target {}: {}{}\n",
+            c.target,
+            c.state.as_str(),
+            c.error.map(|e| format!(" ({e})")).unwrap_or_default()
+        ));
     }
     out.write_all(text.as_bytes()).ctx(|| "stdout".into())?;
     let mut rows = vec![vec![

@@ -69,6 +69,9 @@ impl Located {
             let (target, store) = &self.remotes[i];
             match store.read_at(&remote, offset, len) {
                 Ok(b) => {
+                    tracing::debug!(
+                        "fetched {len} bytes at {offset} of {name} from target {target}"
+                    );
                     self.served_by
                         .lock()
                         .expect("lock")

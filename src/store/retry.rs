@@ -31,3 +31,48 @@ fn is_transient(e: &Error) -> bool {
         }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transient() -> Error {
+        Error::Target {
+            target: "t".into(),
+            message: "connection reset".into(),
+            transient: true,
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_and_a_lasting_one_is_not() {
+        let mut calls = 0;
+        let r = with_retries(1, || {
+            calls += 1;
+            if calls == 1 {
+                Err(transient())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 2);
+        let mut calls = 0;
+        let r: Result<()> = with_retries(3, || {
+            calls += 1;
+            Err(Error::Target {
+                target: "t".into(),
+                message: "InvalidAccessKeyId".into(),
+                transient: false,
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+        let mut calls = 0;
+        let r: Result<()> = with_retries(0, || {
+            calls += 1;
+            Err(transient())
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+    }
+}

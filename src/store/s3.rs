@@ -149,8 +149,8 @@ impl S3Store {
         }
     }
 
-    /// Compares what the server holds under `key` with what was sent.
-    fn check_remote(&self, key: &str, sent: &upload::Sent) -> Result<()> {
+    /// Compares what the server holds under `key` with what was sent from `local`.
+    fn check_remote(&self, key: &str, local: &Path, sent: &upload::Sent) -> Result<()> {
         let head = self
             .rt
             .block_on(
@@ -176,7 +176,9 @@ impl S3Store {
                 (None, Some((ours, _))) => c == ours,
                 _ => c == sent.checksum,
             },
-            None => etag == sent.etag,
+            // No checksum kept (older S3-compatible servers): the MD5 ETag, computed
+            // only then, by reading the file again.
+            None => etag == md5_etag(local, self.opts.part_size, sent.parts)?,
         };
         if !ok {
             return Err(self.target_err(format!(
@@ -265,7 +267,7 @@ impl Store for S3Store {
         } else {
             upload::multipart(self, &key, file, size)?
         };
-        self.check_remote(&key, &sent)?;
+        self.check_remote(&key, local, &sent)?;
         Ok(Stored {
             size,
             sha256: sent.sha256,
@@ -338,13 +340,55 @@ fn sse_of(opts: &S3Options) -> (Option<StorageClass>, Option<ServerSideEncryptio
     )
 }
 
-fn md5_hex(parts: &[[u8; 16]]) -> String {
-    if parts.len() == 1 {
-        return hex::encode(parts[0]);
+/// The ETag S3 gives an object of `parts` parts of `part_size` bytes sent from `local`:
+/// its MD5, or the MD5 of its parts' MD5s and `-N`.
+fn md5_etag(local: &Path, part_size: u64, parts: usize) -> Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(local)
+        .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?;
+    let mut whole = md5::Md5::new();
+    let mut sums = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut part, mut in_part) = (md5::Md5::new(), 0u64);
+    loop {
+        let want = buf.len().min((part_size - in_part) as usize);
+        let n = f
+            .read(&mut buf[..want])
+            .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        whole.update(&buf[..n]);
+        part.update(&buf[..n]);
+        in_part += n as u64;
+        if in_part == part_size {
+            sums.extend_from_slice(&std::mem::take(&mut part).finalize());
+            in_part = 0;
+        }
     }
-    let mut h = md5::Md5::new();
-    for p in parts {
-        h.update(p);
+    if parts <= 1 {
+        return Ok(hex::encode(whole.finalize()));
     }
-    format!("{}-{}", hex::encode(h.finalize()), parts.len())
+    if in_part > 0 {
+        sums.extend_from_slice(&part.finalize());
+    }
+    Ok(format!("{}-{parts}", hex::encode(md5::Md5::digest(&sums))))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_md5_etag_is_that_of_s3_single_and_multipart_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        std::fs::write(&f, b"abcdefghijk").unwrap();
+        assert_eq!(
+            super::md5_etag(&f, 5, 1).unwrap(),
+            "92b9cccc0b98c3a0b8d0df25a421c0e3"
+        );
+        assert_eq!(
+            super::md5_etag(&f, 5, 3).unwrap(),
+            "b9eed0a35d27354142ba9a887da50d29-3"
+        );
+    }
 }

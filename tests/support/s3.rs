@@ -31,6 +31,8 @@ elif cmd == "ls":
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=args[2]):
         out += [[o["Key"], o["Size"]] for o in page.get("Contents", [])]
     print(json.dumps(out))
+elif cmd == "class":
+    print(s3.head_object(Bucket=args[2], Key=args[3]).get("StorageClass", "STANDARD"))
 elif cmd == "uploads":
     r = s3.list_multipart_uploads(Bucket=args[2])
     print(len(r.get("Uploads", [])))
@@ -103,6 +105,17 @@ impl S3Server {
     /// Every object of the bucket: key and size.
     pub fn objects(&self, bucket: &str) -> Vec<(String, u64)> {
         serde_json::from_str(&self.run("ls", bucket)).expect("listing")
+    }
+
+    /// The storage class of one object.
+    pub fn storage_class(&self, bucket: &str, key: &str) -> String {
+        helper(
+            &self.endpoint,
+            &["class", &self.key_id, &self.secret, bucket, key],
+        )
+        .expect("boto3 helper")
+        .trim()
+        .to_string()
     }
 
     /// Multipart uploads started and neither completed nor aborted.

@@ -3,11 +3,11 @@
 //! of its bytes; the file is read once, in order, and its whole SHA-256, the expected
 //! composite checksum and the MD5 ETag are computed on the way.
 
-use super::{b64, md5_hex, sdk_err, sse_of, S3Store};
+use super::{b64, sdk_err, sse_of, S3Store};
 use crate::error::{Error, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
-use md5::Digest as _;
+use sha2::Digest as _;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -19,13 +19,13 @@ pub(super) struct Sent {
     pub sha256: String,
     /// The `x-amz-checksum-sha256` the object must carry (base64, `-N` for N parts).
     pub checksum: String,
-    /// The ETag a server that keeps no checksum must report (MD5 based).
-    pub etag: String,
+    /// Parts sent (1 for a single PUT): what the MD5 ETag is computed over when the
+    /// server keeps no checksum.
+    pub parts: usize,
 }
 
 pub(super) fn single(s: &S3Store, key: &str, buf: Vec<u8>) -> Result<Sent> {
     let sha: [u8; 32] = sha2::Sha256::digest(&buf).into();
-    let md5: [u8; 16] = md5::Md5::digest(&buf).into();
     let size = buf.len() as u64;
     let (class, sse) = sse_of(&s.opts);
     let req = s
@@ -44,7 +44,7 @@ pub(super) fn single(s: &S3Store, key: &str, buf: Vec<u8>) -> Result<Sent> {
         size,
         sha256: hex::encode(sha),
         checksum: b64(&sha),
-        etag: md5_hex(&[md5]),
+        parts: 1,
     })
 }
 
@@ -139,9 +139,11 @@ pub(super) fn multipart(s: &S3Store, key: &str, file: Arc<File>, size: u64) -> R
     }
 }
 
-type PartResult = Result<CompletedPart>;
+/// A part as sent, with the raw SHA-256 its checksum is made of.
+type PartResult = Result<(CompletedPart, [u8; 32])>;
 
-/// Reads the file in order and uploads its parts, at most `part_concurrency` at once.
+/// Reads the file in order (hashing it whole on the way) and uploads its parts, at most
+/// `part_concurrency` at once; each part is hashed in its own task, on another core.
 async fn parts(
     s: &S3Store,
     key: &str,
@@ -152,7 +154,6 @@ async fn parts(
     let part = s.opts.part_size;
     let sem = Arc::new(tokio::sync::Semaphore::new(s.opts.part_concurrency.max(1)));
     let mut whole = sha2::Sha256::new();
-    let (mut shas, mut md5s) = (Vec::new(), Vec::new());
     let mut handles: Vec<tokio::task::JoinHandle<PartResult>> = Vec::new();
     let mut offset = 0u64;
     while offset < size {
@@ -162,9 +163,6 @@ async fn parts(
         file.read_exact_at(&mut buf, offset)
             .map_err(|e| Error::io("cannot read the archive being uploaded", e))?;
         whole.update(&buf);
-        let sha: [u8; 32] = sha2::Sha256::digest(&buf).into();
-        shas.extend_from_slice(&sha);
-        md5s.push(<[u8; 16]>::from(md5::Md5::digest(&buf)));
         let number = handles.len() as i32 + 1;
         let (client, bucket, key, id, target) = (
             s.client().clone(),
@@ -174,6 +172,7 @@ async fn parts(
             s.target.clone(),
         );
         handles.push(tokio::spawn(async move {
+            let sha: [u8; 32] = sha2::Sha256::digest(&buf).into();
             let out = client
                 .upload_part()
                 .bucket(&bucket)
@@ -192,19 +191,24 @@ async fn parts(
                     e,
                 )
             })?;
-            Ok(CompletedPart::builder()
+            let part = CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(out.e_tag().map(str::to_string))
                 .checksum_sha256(b64(&sha))
-                .build())
+                .build();
+            Ok((part, sha))
         }));
         offset += len as u64;
     }
     let mut done = Vec::with_capacity(handles.len());
+    let mut shas = Vec::with_capacity(32 * handles.len());
     let mut first_err = None;
     for h in handles {
         match h.await {
-            Ok(Ok(p)) => done.push(p),
+            Ok(Ok((p, sha))) => {
+                done.push(p);
+                shas.extend_from_slice(&sha);
+            }
             Ok(Err(e)) => {
                 first_err.get_or_insert(e);
             }
@@ -224,7 +228,7 @@ async fn parts(
             size,
             sha256: hex::encode(whole.finalize()),
             checksum: format!("{}-{n}", b64(&composite)),
-            etag: md5_hex(&md5s),
+            parts: n,
         },
     ))
 }
