@@ -147,9 +147,15 @@ impl WholeCheck {
     }
 }
 
+/// Compressed bytes fetched per request by a sequential reader: runs of whole frames up
+/// to this size are read at once, so a remote member costs a few ranged reads, not one
+/// per frame.
+pub const RUN_BYTES: usize = 8 << 20;
+
 /// A member's uncompressed bytes, frame after frame; its index is checked when it is
 /// opened and its hashes when the last byte has been read: a reader never gets a clean
-/// end of file for bytes that are not the member's.
+/// end of file for bytes that are not the member's. Its I/O errors carry the
+/// [`Error`] (see [`into_error`]).
 pub struct MemberReader<'a> {
     read_at: Box<ReadAt<'a>>,
     archive: &'a str,
@@ -158,10 +164,25 @@ pub struct MemberReader<'a> {
     buf: Vec<u8>,
     pos: usize,
     check: Option<WholeCheck>,
+    /// Compressed bytes of frames `run_from..run_to`, read in one request.
+    run: Vec<u8>,
+    run_from: usize,
+    run_to: usize,
 }
 
 impl<'a> MemberReader<'a> {
+    /// Opens with the readers' check (BLAKE3).
     pub fn open(read_at: Box<ReadAt<'a>>, archive: &'a str, member: &'a Member) -> Result<Self> {
+        Self::with_check(read_at, archive, member, WholeCheck::reading())
+    }
+
+    /// Opens with the given whole-member check.
+    pub fn with_check(
+        read_at: Box<ReadAt<'a>>,
+        archive: &'a str,
+        member: &'a Member,
+        check: WholeCheck,
+    ) -> Result<Self> {
         check_index(&*read_at, archive, member)?;
         Ok(MemberReader {
             read_at,
@@ -170,8 +191,50 @@ impl<'a> MemberReader<'a> {
             next: 0,
             buf: Vec::new(),
             pos: 0,
-            check: Some(WholeCheck::reading()),
+            check: Some(check),
+            run: Vec::new(),
+            run_from: 0,
+            run_to: 0,
         })
+    }
+
+    /// Reads the frames from `self.next` on, up to [`RUN_BYTES`] (at least one), in one
+    /// request.
+    fn fetch_run(&mut self) -> std::io::Result<()> {
+        let frames = &self.member.frames;
+        let first = self.next;
+        let mut last = first + 1;
+        let mut bytes = frames[first].compressed_size as usize;
+        while last < frames.len() && bytes + frames[last].compressed_size as usize <= RUN_BYTES {
+            bytes += frames[last].compressed_size as usize;
+            last += 1;
+        }
+        self.run = (self.read_at)(self.member.offset + frames[first].offset, bytes)?;
+        self.run_from = first;
+        self.run_to = last;
+        Ok(())
+    }
+
+    fn next_frame(&mut self) -> std::io::Result<Vec<u8>> {
+        if !(self.run_from..self.run_to).contains(&self.next) {
+            let m = self.member;
+            self.fetch_run().map_err(|e| {
+                std::io::Error::other(Error::CorruptFrame {
+                    archive: self.archive.to_string(),
+                    member: m.path.clone(),
+                    frame: self.next,
+                    offset: m.offset + m.frames[self.next].offset,
+                    message: format!("cannot read: {e}"),
+                })
+            })?;
+        }
+        let base = self.member.offset + self.member.frames[self.run_from].offset;
+        let run = &self.run;
+        let from_run = move |offset: u64, len: usize| {
+            let at = (offset - base) as usize;
+            Ok(run[at..at + len].to_vec())
+        };
+        read_frame(&from_run, self.archive, self.member, self.next).map_err(std::io::Error::other)
     }
 }
 
@@ -181,12 +244,11 @@ impl Read for MemberReader<'_> {
             if self.next == self.member.frames.len() {
                 if let Some(c) = self.check.take() {
                     c.finish(self.archive, self.member)
-                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                        .map_err(std::io::Error::other)?;
                 }
                 return Ok(0);
             }
-            self.buf = read_frame(&*self.read_at, self.archive, self.member, self.next)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            self.buf = self.next_frame()?;
             if let Some(c) = self.check.as_mut() {
                 c.update(&self.buf);
             }
@@ -198,4 +260,15 @@ impl Read for MemberReader<'_> {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// The [`Error`] a [`MemberReader`]'s I/O error carries, or the I/O error itself.
+pub fn into_error(e: std::io::Error, context: &str) -> Error {
+    if e.get_ref().is_some_and(|i| i.is::<Error>()) {
+        if let Some(Ok(inner)) = e.into_inner().map(|i| i.downcast::<Error>()) {
+            return *inner;
+        }
+        unreachable!("checked above");
+    }
+    Error::io(context, e)
 }

@@ -117,12 +117,10 @@ fn agreement(path: &Path, archive: &str, members: &[Member]) -> Vec<String> {
 /// its hashes with the catalog's.
 pub fn member(store: &dyn Store, archive: &str, m: &Member) -> Result<(), Error> {
     let read_at = crate::ops::read::bytes(store, archive);
-    reader::check_index(&*read_at, archive, m)?;
-    let mut check = reader::WholeCheck::both();
-    for i in 0..m.frames.len() {
-        check.update(&reader::read_frame(&*read_at, archive, m, i)?);
-    }
-    check.finish(archive, m)
+    let mut r = reader::MemberReader::with_check(read_at, archive, m, reader::WholeCheck::both())?;
+    std::io::copy(&mut r, &mut std::io::sink())
+        .map_err(|e| reader::into_error(e, &format!("archive {archive}: member {}", m.path)))?;
+    Ok(())
 }
 
 /// Problems of the repository as a whole: catalog integrity, orphans, missing archives
