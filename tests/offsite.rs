@@ -458,6 +458,34 @@ fn an_event_goes_to_sftp_and_reads_back_by_ranged_reads() {
     assert!(fetched(&stderr_of(&out)) < 4096);
     s.cmd(&["verify", "--remote"]).assert().code(0);
 
+    // With a read-through cache, a second read fetches nothing.
+    let cache = s.path().join("cache");
+    let cfg = std::fs::read_to_string(s.config()).unwrap();
+    let cache_keys = format!(
+        "remote_cache = {:?}\nremote_cache_size = \"4MiB\"\nhost = ",
+        cache.display().to_string()
+    );
+    std::fs::write(s.config(), cfg.replacen("host = ", &cache_keys, 1)).unwrap();
+    let rows = member_of("f", &d.join("rows.txt"));
+    let first = s.cmd(&["-v", "cat", "latest", &rows]).output().unwrap();
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    assert!(fetched(&stderr_of(&first)) > 0);
+    let again = s.cmd(&["-v", "cat", "latest", &rows]).output().unwrap();
+    assert_eq!(again.stdout, std::fs::read(d.join("rows.txt")).unwrap());
+    assert!(
+        !stderr_of(&again).contains("fetched"),
+        "{}",
+        stderr_of(&again)
+    );
+    let cached: u64 = walkdir::WalkDir::new(&cache)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    assert!(cached > 0 && cached <= 4 << 20, "{cached}");
+
     // A damaged remote copy is found by verify, and no read serves its bytes.
     use std::os::unix::fs::FileExt;
     let m = s
