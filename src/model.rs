@@ -17,6 +17,9 @@ pub const FAILED: i64 = 2;
 /// `events.completed` of an event whose archive holds what the sources that worked
 /// wrote, while some sources failed (named in `error`, `.err` and `.meta`).
 pub const PARTIAL: i64 = 3;
+/// `events.completed` of an event that `prune` or `forget` is removing: its files go
+/// first, then its row; a run killed in between is finished by the next one.
+pub const DELETING: i64 = 4;
 
 /// One backup run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -49,6 +52,7 @@ impl Event {
             COMPLETE => "complete",
             INTERRUPTED => "interrupted",
             PARTIAL => "partial",
+            DELETING => "deleting",
             _ => "failed",
         }
     }

@@ -1,7 +1,7 @@
 //! The FUSE mount, for real: listings, `cp -a`, random reads, concurrent readers, new
 //! events while mounted, corruption, read-only, clean and stale unmounts.
 
-use crate::support::mount::{self, Mounted};
+use crate::support::mount::{self, wait_until, Mounted};
 use crate::support::{files_source, member_of, shell_source, tree, Scratch};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -438,18 +438,6 @@ fn other_users_see_the_mount_only_with_allow_other() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "out");
-}
-
-/// Polls `done` for up to 5 s; fails naming `what` if it never holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 /// Peak resident memory of process `pid`, in MiB.

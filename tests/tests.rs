@@ -10,6 +10,7 @@ mod lock;
 mod mount;
 mod mysql;
 mod offsite;
+mod prune;
 mod reindex;
 mod roundtrip;
 mod services;

@@ -86,6 +86,26 @@ impl Catalog {
         Ok(())
     }
 
+    /// Marks an event as being deleted: from now on it is not readable, and the next
+    /// `prune` or `backup` finishes its removal.
+    pub fn mark_deleting(&self, id: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE events SET completed = ?2 WHERE id = ?1",
+                params![id, crate::model::DELETING],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Removes an event's row with its members, frames and copies (its id stays used).
+    pub fn delete_event(&self, id: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM events WHERE id = ?1", [id])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Marks an event failed (or interrupted) with an error code and message.
     pub fn fail_event(
         &self,

@@ -11,6 +11,7 @@ pub fn run(env: Env) -> Result<u8> {
     let config = env.config.expect("backup loads the config");
     let notify = config.notify.clone();
     let targets = config.targets.clone();
+    let retention = config.retention.clone();
     let host = config.host.clone();
     let bar = if std::io::stderr().is_terminal() && !env.quiet {
         let b = ProgressBar::new_spinner();
@@ -45,6 +46,25 @@ pub fn run(env: Env) -> Result<u8> {
                 false
             }
         };
+    // Then `[retention]`, only after a run that produced an event.
+    let pruned = match (&retention, &report) {
+        (Some(policy), Ok(r)) if r.event.is_readable() => {
+            match crate::ops::prune::run(&env.repo, policy, false) {
+                Ok(d) => {
+                    let gone: Vec<i64> = d.iter().filter(|d| !d.keep).map(|d| d.id).collect();
+                    if !gone.is_empty() {
+                        tracing::info!("[retention] removed events {gone:?}");
+                    }
+                    true
+                }
+                Err(e) => {
+                    eprintln!("strata: retention: {e}");
+                    false
+                }
+            }
+        }
+        _ => true,
+    };
     let mut notify_failed = false;
     if let Some(argv) = &notify {
         let mut text = summary(&host, &env.repo, &report);
@@ -77,7 +97,7 @@ pub fn run(env: Env) -> Result<u8> {
             report.failed.len()
         );
         Ok(exit::ERROR)
-    } else if !uploaded {
+    } else if !uploaded || !pruned {
         Ok(exit::WARN)
     } else if report.warnings.is_empty() && !notify_failed {
         tracing::info!("{summary}");

@@ -5,6 +5,7 @@ mod backup;
 mod browse;
 mod fmt;
 mod mount;
+mod prune;
 mod remote;
 mod repair;
 mod restore;
@@ -118,6 +119,28 @@ enum Command {
         /// With --from: only the events of this host (as in the target's `<host>/` paths).
         #[arg(long, requires = "from")]
         host: Option<String>,
+    },
+    /// Remove the events a retention policy does not keep (the options, or `[retention]`
+    /// of the config), with failed and interrupted runs older than the newest complete
+    /// event. Events with a proven copy on a target lose only their local files.
+    Prune {
+        #[command(flatten)]
+        keep: prune::KeepArgs,
+        /// List what would go and which rule keeps the rest; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the given events (files first, then catalog rows; crash-safe).
+    Forget {
+        /// Event ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        /// Say what would go; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
     },
     /// Copy to the targets every event not yet proven there (pending or failed), then
     /// apply each target's `keep` rules (exit 0 done, 2 a copy failed).
@@ -272,6 +295,12 @@ pub fn run() -> Result<u8> {
             ref host,
         } => remote::reindex(&env, from, host.as_deref()),
         Command::Upload { ref target } => remote::upload(&env, target.as_deref()),
+        Command::Prune {
+            ref keep,
+            dry_run,
+            json,
+        } => prune::prune(&env, keep, dry_run, json),
+        Command::Forget { ref ids, dry_run } => prune::forget(&env, ids, dry_run),
         Command::Mount {
             ref mountpoint,
             cache_size,

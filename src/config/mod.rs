@@ -31,6 +31,8 @@ pub struct Config {
     pub targets: Vec<crate::store::TargetSpec>,
     /// On-disk read-through cache for remote reads.
     pub remote_cache: Option<crate::ops::remote::CacheDir>,
+    /// `[retention]`: applied after every successful backup.
+    pub retention: Option<crate::model::KeepPolicy>,
 }
 
 /// A byte count written as an integer or as `"1MiB"`, `"512KiB"`, `"4M"`.
@@ -96,6 +98,7 @@ struct Raw {
     targets: Vec<Spanned<targets::RawTarget>>,
     remote_cache: Option<PathBuf>,
     remote_cache_size: Option<Size>,
+    retention: Option<Spanned<targets::RawRetention>>,
 }
 
 pub(super) struct Ctx<'a> {
@@ -304,6 +307,13 @@ impl Config {
             dir: base.join(dir),
             max_bytes: raw.remote_cache_size.map(|s| s.0).unwrap_or(1 << 30),
         });
+        let retention = match raw.retention {
+            None => None,
+            Some(r) => {
+                let at = r.span().start;
+                Some(targets::retention(&cx, at, r.into_inner())?)
+            }
+        };
         let notify = match raw.notify_command {
             None => None,
             Some(toml::Value::String(sh)) if !sh.trim().is_empty() => Some(vec!["sh".into(), "-c".into(), sh]),
@@ -332,6 +342,7 @@ impl Config {
             sources,
             targets,
             remote_cache,
+            retention,
         })
     }
 }

@@ -98,6 +98,41 @@ impl RawTarget {
     }
 }
 
+/// `[retention]`: restic's rules for the local repository, applied after each backup.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    keep_last: Option<u32>,
+    keep_hourly: Option<u32>,
+    keep_daily: Option<u32>,
+    keep_weekly: Option<u32>,
+    keep_monthly: Option<u32>,
+    keep_yearly: Option<u32>,
+    keep_within: Option<String>,
+}
+
+/// Validates `[retention]` (at byte `at`): the same rules as a target's `keep`.
+pub(super) fn retention(cx: &Ctx, at: usize, r: RawRetention) -> Result<KeepPolicy> {
+    let k = RawKeep {
+        last: r.keep_last,
+        hourly: r.keep_hourly,
+        daily: r.keep_daily,
+        weekly: r.keep_weekly,
+        monthly: r.keep_monthly,
+        yearly: r.keep_yearly,
+        within: r.keep_within,
+    };
+    keep(cx, at, k).map_err(|e| match e {
+        crate::error::Error::Config { path, message } => crate::error::Error::Config {
+            path,
+            message: message
+                .replace("key `within`", "key `keep_within`")
+                .replace("key `keep`", "key `retention`"),
+        },
+        e => e,
+    })
+}
+
 fn keep(cx: &Ctx, at: usize, k: RawKeep) -> Result<KeepPolicy> {
     let within = match k.within {
         None => None,

@@ -74,6 +74,9 @@ pub fn leftovers(repo: &Path, cat: &mut Catalog) -> Result<Vec<String>> {
             ev.id
         ));
     }
+    for id in super::prune::finish_interrupted(repo, cat)? {
+        done.push(format!("event {id}: finished its interrupted removal"));
+    }
     for entry in walkdir::WalkDir::new(repo)
         .max_depth(3)
         .into_iter()

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod layout;
 pub mod lock;
 pub mod notify;
+pub mod prune;
 pub mod read;
 pub mod reindex;
 pub mod remote;

@@ -226,11 +226,12 @@ impl Vfs {
     }
 
     /// The directory of an event, from its catalog row alone: listing a month must not
-    /// load the trees of its events.
+    /// load the trees of its events. Not immutable: a pruned event must vanish from
+    /// lookups within the short TTL, while what lies inside an event never changes.
     fn event_attr(ev: &Event) -> Attr {
         Attr {
             perm: 0o755,
-            immutable: true,
+            immutable: false,
             ..dir_attr(inode::encode(Ino::Event(ev.id)), ev.start_time)
         }
     }
