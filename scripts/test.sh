@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
 ensure_packages "${TEST_PACKAGES[@]}"
-ensure_moto
+ensure_python_test_packages
 ensure_cargo
 
 cargo fmt --check

@@ -7,6 +7,7 @@ mod crash;
 mod diff;
 mod hardening;
 mod lock;
+mod monitoring;
 mod mount;
 mod mysql;
 mod offsite;

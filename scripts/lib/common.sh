@@ -34,13 +34,15 @@ BUILD_PACKAGES=(gcc make pkg-config libssl-dev)
 # The packages the tests need: MariaDB, FUSE, OpenSSH's sshd for the SFTP target.
 TEST_PACKAGES=("${BUILD_PACKAGES[@]}" mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux openssh-server openssh-client python3)
 
-# ensure_moto: moto's S3 server mode (PyPI `moto[server]`), for the S3 target tests,
-# installed for the `python3` on PATH when it cannot be imported.
-ensure_moto() {
-    python3 -c 'import moto.server, boto3, flask' 2>/dev/null && return 0
-    echo "installing: moto[server] (PyPI)" >&2
-    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' ||
-        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]>=5,<6'
+# ensure_python_test_packages: from PyPI, for the `python3` on PATH, when missing:
+# moto's S3 server mode (the S3 target tests) and prometheus_client (whose parser
+# checks the metrics file).
+ensure_python_test_packages() {
+    python3 -c 'import moto.server, boto3, flask, prometheus_client' 2>/dev/null && return 0
+    local pkgs=('moto[server]>=5,<6' 'prometheus_client>=0.17')
+    echo "installing: ${pkgs[*]} (PyPI)" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pkgs[@]}"
 }
 
 # free_port: a free TCP port on 127.0.0.1.

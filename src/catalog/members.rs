@@ -76,6 +76,26 @@ fn row(r: &Row) -> rusqlite::Result<(i64, Member)> {
 }
 
 impl Catalog {
+    /// Per event: its number of members and their uncompressed bytes.
+    pub fn member_totals(&self) -> Result<std::collections::HashMap<i64, (u64, u64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT event_id, COUNT(*), COALESCE(SUM(size), 0) FROM members GROUP BY event_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The members of an event in archive order, without their frames.
     pub fn members(&self, event_id: i64) -> Result<Vec<Member>> {
         Ok(self

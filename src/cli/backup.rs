@@ -12,6 +12,12 @@ pub fn run(env: Env) -> Result<u8> {
     let notify = config.notify.clone();
     let targets = config.targets.clone();
     let retention = config.retention.clone();
+    let metrics_file = config.metrics_file.clone();
+    let source_names: Vec<String> = config
+        .sources
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect();
     let host = config.host.clone();
     let bar = if std::io::stderr().is_terminal() && !env.quiet {
         let b = ProgressBar::new_spinner();
@@ -76,7 +82,29 @@ pub fn run(env: Env) -> Result<u8> {
             notify_failed = true;
         }
     }
-    let report = report?;
+    let code = match &report {
+        Ok(r) => outcome(&env.repo, r, uploaded && pruned, notify_failed),
+        Err(e) => e.exit_code(),
+    };
+    if let Some(path) = &metrics_file {
+        let r = report.as_ref().map_err(|_| ());
+        let written =
+            crate::ops::metrics::gather(&env.repo, &host, &source_names, &targets, r, code)
+                .and_then(|m| crate::ops::metrics::write(path, &m));
+        if let Err(e) = written {
+            eprintln!("strata: metrics: {e}");
+        }
+    }
+    report.map(|_| code)
+}
+
+/// Says how the run went (quiet on success) and returns its exit code.
+fn outcome(
+    repo: &std::path::Path,
+    report: &backup::Report,
+    side_jobs_ok: bool,
+    notify_failed: bool,
+) -> u8 {
     let ev = &report.event;
     let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
     let summary = format!(
@@ -96,22 +124,22 @@ pub fn run(env: Env) -> Result<u8> {
             ev.id,
             report.failed.len()
         );
-        Ok(exit::ERROR)
-    } else if !uploaded || !pruned {
-        Ok(exit::WARN)
+        exit::ERROR
+    } else if !side_jobs_ok {
+        exit::WARN
     } else if report.warnings.is_empty() && !notify_failed {
         tracing::info!("{summary}");
-        Ok(exit::OK)
+        exit::OK
     } else if report.warnings.is_empty() {
-        Ok(exit::WARN)
+        exit::WARN
     } else {
-        let err = env.repo.join(&ev.file).with_extension("err");
+        let err = repo.join(&ev.file).with_extension("err");
         tracing::warn!(
             "{summary}; complete with {} warnings (listed in {})",
             report.warnings.len(),
             err.display()
         );
-        Ok(exit::WARN)
+        exit::WARN
     }
 }
 

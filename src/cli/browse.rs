@@ -10,6 +10,11 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
     let cat = env.catalog()?;
     let events = cat.events()?;
     let copies = cat.copies()?;
+    let totals = cat.member_totals()?;
+    let ratio = |e: &crate::model::Event| {
+        let (_, raw) = totals.get(&e.id).copied().unwrap_or((0, 0));
+        (e.bytes > 0 && raw > 0).then(|| raw as f64 / e.bytes as f64)
+    };
     let copies_of = |id: i64| copies.iter().filter(move |c| c.event_id == id);
     let local = |e: &crate::model::Event| !e.file.is_empty() && env.repo.join(&e.file).is_file();
     let mut out = std::io::stdout().lock();
@@ -18,6 +23,11 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
             .iter()
             .map(|e| {
                 let mut v = event_json(e);
+                let (members, raw) = totals.get(&e.id).copied().unwrap_or((0, 0));
+                v["members"] = json!(members);
+                v["uncompressed_bytes"] = json!(raw);
+                v["ratio"] = json!(ratio(e).map(|r| (r * 100.0).round() / 100.0));
+                v["duration"] = json!(e.end_time.map(|t| t - e.start_time));
                 v["local"] = json!(local(e));
                 v["copies"] = json!(copies_of(e.id)
                     .map(|c| json!({
@@ -39,6 +49,8 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
         "STATUS".into(),
         "SIZE".into(),
         "DURATION".into(),
+        "RATIO".into(),
+        "WARN".into(),
         "WHERE".into(),
     ]];
     for e in &events {
@@ -64,6 +76,10 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
             e.end_time
                 .map(|t| fmt::duration(t - e.start_time))
                 .unwrap_or_else(|| "-".into()),
+            ratio(e)
+                .map(|r| format!("{r:.1}x"))
+                .unwrap_or_else(|| "-".into()),
+            e.warnings.to_string(),
             if place.is_empty() {
                 "-".into()
             } else {

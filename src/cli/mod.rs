@@ -142,6 +142,11 @@ enum Command {
         #[arg(long, short = 'n')]
         dry_run: bool,
     },
+    /// The configuration file.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Copy to the targets every event not yet proven there (pending or failed), then
     /// apply each target's `keep` rules (exit 0 done, 2 a copy failed).
     Upload {
@@ -163,6 +168,13 @@ enum Command {
         #[arg(long)]
         allow_nonempty: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate the config alone (no server is contacted): exit 0 and a summary when
+    /// it is sound, exit 2 naming file, line and key otherwise.
+    Check,
 }
 
 fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
@@ -256,7 +268,10 @@ pub fn run() -> Result<u8> {
     init_logging(cli.verbose, cli.quiet);
     let needs_config = matches!(
         cli.command,
-        Command::Backup | Command::Upload { .. } | Command::Reindex { from: Some(_), .. }
+        Command::Backup
+            | Command::Upload { .. }
+            | Command::Config { .. }
+            | Command::Reindex { from: Some(_), .. }
     ) || matches!(cli.command, Command::Verify { remote: true, .. });
     let env = Env::new(&cli, needs_config)?;
     match cli.command {
@@ -295,6 +310,9 @@ pub fn run() -> Result<u8> {
             ref host,
         } => remote::reindex(&env, from, host.as_deref()),
         Command::Upload { ref target } => remote::upload(&env, target.as_deref()),
+        Command::Config {
+            action: ConfigAction::Check,
+        } => config_check(&env),
         Command::Prune {
             ref keep,
             dry_run,
@@ -308,6 +326,41 @@ pub fn run() -> Result<u8> {
             allow_nonempty,
         } => mount::run(&env, mountpoint, cache_size, allow_other, allow_nonempty),
     }
+}
+
+/// `strata config check`: the config parsed and validated, summarised on stdout.
+fn config_check(env: &Env) -> Result<u8> {
+    let c = env.config.as_ref().expect("config check loads the config");
+    let names = |v: Vec<&str>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!("{}: valid", c.path.display());
+    println!("repository: {}", c.repository.display());
+    println!("host: {}", c.host);
+    println!(
+        "sources: {}",
+        names(c.sources.iter().map(|s| s.name()).collect())
+    );
+    println!(
+        "targets: {}",
+        names(c.targets.iter().map(|t| t.name.as_str()).collect())
+    );
+    println!(
+        "retention: {}",
+        if c.retention.is_some() {
+            "[retention] after each backup"
+        } else {
+            "none (history grows)"
+        }
+    );
+    if let Some(m) = &c.metrics_file {
+        println!("metrics_file: {}", m.display());
+    }
+    Ok(exit::OK)
 }
 
 /// `main`'s body: runs, prints an error as one line, maps it to an exit code. A broken

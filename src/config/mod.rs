@@ -33,6 +33,8 @@ pub struct Config {
     pub remote_cache: Option<crate::ops::remote::CacheDir>,
     /// `[retention]`: applied after every successful backup.
     pub retention: Option<crate::model::KeepPolicy>,
+    /// Prometheus text-format file rewritten after every backup run.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// A byte count written as an integer or as `"1MiB"`, `"512KiB"`, `"4M"`.
@@ -99,6 +101,7 @@ struct Raw {
     remote_cache: Option<PathBuf>,
     remote_cache_size: Option<Size>,
     retention: Option<Spanned<targets::RawRetention>>,
+    metrics_file: Option<PathBuf>,
 }
 
 pub(super) struct Ctx<'a> {
@@ -343,6 +346,7 @@ impl Config {
             targets,
             remote_cache,
             retention,
+            metrics_file: raw.metrics_file.map(|p| base.join(p)),
         })
     }
 }

@@ -5,6 +5,7 @@
 pub mod frame;
 pub mod manifest;
 pub mod meta;
+pub mod metrics;
 pub mod names;
 pub mod seekable;
 pub mod tarhdr;

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod diff;
 pub mod layout;
 pub mod lock;
+pub mod metrics;
 pub mod notify;
 pub mod prune;
 pub mod read;
