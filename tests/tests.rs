@@ -6,6 +6,7 @@ mod config_errors;
 mod crash;
 mod diff;
 mod hardening;
+mod install;
 mod lock;
 mod monitoring;
 mod mount;

@@ -32,7 +32,7 @@ ensure_cargo() {
 BUILD_PACKAGES=(gcc make pkg-config libssl-dev)
 
 # The packages the tests need: MariaDB, FUSE, OpenSSH's sshd for the SFTP target.
-TEST_PACKAGES=("${BUILD_PACKAGES[@]}" mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux openssh-server openssh-client python3)
+TEST_PACKAGES=("${BUILD_PACKAGES[@]}" mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux openssh-server openssh-client python3 systemd man-db)
 
 # ensure_python_test_packages: from PyPI, for the `python3` on PATH, when missing:
 # moto's S3 server mode (the S3 target tests) and prometheus_client (whose parser

@@ -142,6 +142,12 @@ enum Command {
         #[arg(long, short = 'n')]
         dry_run: bool,
     },
+    /// Man pages and shell completions, for packaging (scripts/install.sh).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
     /// The configuration file.
     Config {
         #[command(subcommand)]
@@ -167,6 +173,17 @@ enum Command {
         /// Mount even if MOUNTPOINT is not empty (its files are hidden while mounted).
         #[arg(long)]
         allow_nonempty: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum Generate {
+    /// Man pages (strata.1 and one per command) into DIR.
+    Man { dir: PathBuf },
+    /// A shell completion script on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -266,6 +283,9 @@ pub fn run() -> Result<u8> {
     unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    if let Command::Generate { what } = &cli.command {
+        return generate(what);
+    }
     let needs_config = matches!(
         cli.command,
         Command::Backup
@@ -313,6 +333,7 @@ pub fn run() -> Result<u8> {
         Command::Config {
             action: ConfigAction::Check,
         } => config_check(&env),
+        Command::Generate { .. } => unreachable!("handled before the config is read"),
         Command::Prune {
             ref keep,
             dry_run,
@@ -326,6 +347,26 @@ pub fn run() -> Result<u8> {
             allow_nonempty,
         } => mount::run(&env, mountpoint, cache_size, allow_other, allow_nonempty),
     }
+}
+
+/// Writes man pages or a completion script, from the same definitions as `--help`.
+fn generate(what: &Generate) -> Result<u8> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    match what {
+        Generate::Man { dir } => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+            clap_mangen::generate_to(cmd, dir).map_err(|e| {
+                Error::io(format!("cannot write man pages to {}", dir.display()), e)
+            })?;
+        }
+        Generate::Completions { shell } => {
+            let mut cmd = cmd;
+            clap_complete::generate(*shell, &mut cmd, "strata", &mut std::io::stdout());
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// `strata config check`: the config parsed and validated, summarised on stdout.
