@@ -145,3 +145,65 @@ fn list_shows_ratio_and_warnings_and_config_check_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn backup_dry_run_lists_what_would_be_backed_up_and_writes_nothing() {
+    let Some(db) = crate::support::mariadb::shared() else {
+        return;
+    };
+    let name = format!("dryrun_{}", std::process::id());
+    db.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (id INT PRIMARY KEY); INSERT INTO `{name}`.t VALUES (1),(2),(3); CREATE VIEW `{name}`.v AS SELECT 1"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    let d = s.path().join("data");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("a"), "12345").unwrap();
+    std::fs::write(d.join("b"), "123").unwrap();
+    let pw = s.path().join("pw");
+    std::fs::write(&pw, crate::support::mariadb::PASSWORD).unwrap();
+    let mysql = |port: u16| {
+        format!(
+            "[[source]]\nname = \"db\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"{}\"\npassword_file = {:?}\ndatabases = [\"{name}\"]\n",
+            crate::support::mariadb::USER,
+            pw.display().to_string()
+        )
+    };
+    s.write_config(&format!(
+        "{}{}{}",
+        files_source("f", &[&d]),
+        mysql(db.port),
+        shell_source("c", "echo hi", "hi.txt")
+    ));
+    let out = s.cmd(&["backup", "--dry-run"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("{}: 2 files, 8 bytes", d.display())),
+        "{text}"
+    );
+    assert!(text.contains(&format!("db/{name}/t.sql: ~")), "{text}");
+    assert!(text.contains(&format!("db/{name}/v.sql: view")), "{text}");
+    assert!(
+        text.contains("c/hi.txt: the output of sh -c \"echo hi\""),
+        "{text}"
+    );
+    assert!(!s.repo().exists(), "a dry run writes nothing");
+
+    s.write_config(&format!("{}{}", files_source("f", &[&d]), mysql(1)));
+    let out = s.cmd(&["backup", "--dry-run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!s.repo().exists());
+    db.root_sql(&format!("DROP DATABASE `{name}`")).unwrap();
+}

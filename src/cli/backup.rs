@@ -143,6 +143,38 @@ fn outcome(
     }
 }
 
+/// `backup --dry-run`: every source listed as a run would see it; nothing is written.
+pub fn dry_run(env: &Env) -> Result<u8> {
+    let config = env.config.as_ref().expect("backup loads the config");
+    let mut failed = 0;
+    println!(
+        "repository {} (nothing is written)",
+        config.repository.display()
+    );
+    for s in &config.sources {
+        println!("source {}:", s.name());
+        match s.dry_run() {
+            Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
+            Err(e) => {
+                failed += 1;
+                println!("  FAILS: {e}");
+                eprintln!("strata: backup --dry-run: {e}");
+            }
+        }
+    }
+    for t in &config.targets {
+        println!(
+            "target {} ({}): each event copied there",
+            t.name,
+            t.kind.name()
+        );
+    }
+    if let Some(r) = &config.retention {
+        println!("retention: {r:?}");
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::ERROR })
+}
+
 /// The text a notifier gets: status first, then counts, sizes, duration, errors.
 fn summary(host: &str, repo: &std::path::Path, report: &Result<backup::Report>) -> String {
     let mut s = String::new();

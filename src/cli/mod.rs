@@ -39,7 +39,12 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a backup of every configured source (exit 0 complete, 1 warnings, 2 failed or partial, 3 locked).
-    Backup,
+    Backup {
+        /// Connect to every source and print what would be backed up (databases and
+        /// tables with estimated sizes, file counts and bytes, commands); write nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+    },
     /// List the events (backup runs): id, date, status, size, duration.
     List {
         /// Print JSON (times in RFC 3339, UTC) instead of a table.
@@ -288,14 +293,15 @@ pub fn run() -> Result<u8> {
     }
     let needs_config = matches!(
         cli.command,
-        Command::Backup
+        Command::Backup { .. }
             | Command::Upload { .. }
             | Command::Config { .. }
             | Command::Reindex { from: Some(_), .. }
     ) || matches!(cli.command, Command::Verify { remote: true, .. });
     let env = Env::new(&cli, needs_config)?;
     match cli.command {
-        Command::Backup => backup::run(env),
+        Command::Backup { dry_run: false } => backup::run(env),
+        Command::Backup { dry_run: true } => backup::dry_run(&env),
         Command::List { json } => browse::list(&env, json),
         Command::Show { id, json } => browse::show(&env, id, json),
         Command::Cat { id, ref path } => browse::cat(&env, id, path),

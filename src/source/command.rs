@@ -57,6 +57,18 @@ impl Source for CommandSource {
         &self.name
     }
 
+    fn dry_run(&self) -> Result<Vec<String>> {
+        let how = if self.shell {
+            format!("sh -c {:?}", self.argv[0])
+        } else {
+            format!("{:?}", self.argv)
+        };
+        Ok(vec![format!(
+            "{}/{}: the output of {how}",
+            self.name, self.output
+        )])
+    }
+
     fn run(&self, sink: &mut dyn MemberSink) -> Result<()> {
         let mut cmd = if self.shell {
             let mut c = Command::new("sh");

@@ -101,19 +101,7 @@ impl Source for FilesSource {
 
     fn run(&self, sink: &mut dyn MemberSink) -> Result<()> {
         for root in &self.include {
-            if std::fs::symlink_metadata(root).is_err() {
-                return Err(Error::Other(format!(
-                    "source '{}': include path {} does not exist; fix `include` in the config",
-                    self.name,
-                    root.display()
-                )));
-            }
-            let walk = walkdir::WalkDir::new(root)
-                .follow_links(false)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_entry(|e| e.path().to_str().is_none_or(|s| !self.exclude.is_match(s)));
-            for entry in walk {
+            for entry in self.walk(root)? {
                 match entry {
                     Ok(e) => match e.metadata() {
                         Ok(md) => self.one(sink, e.path(), &md)?,
@@ -130,5 +118,56 @@ impl Source for FilesSource {
             }
         }
         Ok(())
+    }
+
+    fn dry_run(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for root in &self.include {
+            let (mut files, mut bytes, mut unreadable) = (0u64, 0u64, 0u64);
+            for entry in self.walk(root)? {
+                match entry.and_then(|e| e.metadata()) {
+                    Ok(md) if !md.is_dir() => {
+                        files += 1;
+                        bytes += md.len();
+                    }
+                    Ok(_) => {}
+                    Err(_) => unreadable += 1,
+                }
+            }
+            out.push(format!(
+                "{}: {files} files, {bytes} bytes{}",
+                root.display(),
+                if unreadable > 0 {
+                    format!(", {unreadable} unreadable")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl FilesSource {
+    /// Every entry under `root` (which must exist), symlinks not followed, excluded
+    /// paths and what lies under them left out.
+    fn walk<'a>(
+        &'a self,
+        root: &Path,
+    ) -> Result<Box<dyn Iterator<Item = walkdir::Result<walkdir::DirEntry>> + 'a>> {
+        if std::fs::symlink_metadata(root).is_err() {
+            return Err(Error::Other(format!(
+                "source '{}': include path {} does not exist; fix `include` in the config",
+                self.name,
+                root.display()
+            )));
+        }
+        Ok(Box::new(
+            walkdir::WalkDir::new(root)
+                .follow_links(false)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| e.path().to_str().is_none_or(|s| !self.exclude.is_match(s))),
+        ))
     }
 }

@@ -14,6 +14,9 @@ pub trait Source: Send + Sync {
     /// Streams every member into `sink`. Recoverable problems (an unreadable file) are
     /// `sink.warn`ings; an `Err` fails the event.
     fn run(&self, sink: &mut dyn MemberSink) -> Result<()>;
+    /// What a run would back up, one line each, found by connecting and listing
+    /// without writing anything (`backup --dry-run`).
+    fn dry_run(&self) -> Result<Vec<String>>;
 }
 
 /// Metadata of a path, without following symlinks.

@@ -355,6 +355,48 @@ impl Source for MysqlSource {
         &self.name
     }
 
+    fn dry_run(&self) -> Result<Vec<String>> {
+        let c = &self.connect;
+        let mut conn = c.connect()?;
+        let mut out = vec![format!("server {}", c.target())];
+        for db in schema::databases(&mut conn, c)?
+            .into_iter()
+            .filter(|d| self.wanted(d))
+        {
+            let rows: Vec<(String, String, Option<u64>, Option<u64>)> = conn
+                .exec(
+                    "SELECT TABLE_NAME, TABLE_TYPE, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES
+                     WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
+                    (&db,),
+                )
+                .map_err(|e| c.err(&e))?;
+            for (table, kind, n, bytes) in rows {
+                let what = match (kind.as_str(), self.category(&db, &table)) {
+                    ("VIEW", _) => "view (in .objects)".to_string(),
+                    (_, Category::Ignore) => "ignored".to_string(),
+                    (_, Category::Ephemeral) => "structure only (ephemeral)".to_string(),
+                    (_, cat) => format!(
+                        "~{} rows, ~{} bytes{}",
+                        n.unwrap_or(0),
+                        bytes.unwrap_or(0),
+                        if cat == Category::Global {
+                            ", also to schema_dir (global)"
+                        } else {
+                            ""
+                        }
+                    ),
+                };
+                out.push(format!(
+                    "{}/{}/{}.sql: {what}",
+                    self.name,
+                    names::database(&db),
+                    names::table(&table)
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     fn run(&self, sink: &mut dyn MemberSink) -> Result<()> {
         let c = &self.connect;
         let fail = |e: Error| Error::Other(format!("source '{}': {e}", self.name));
