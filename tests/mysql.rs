@@ -418,8 +418,16 @@ fn a_server_killed_mid_dump_fails_the_event() {
 fn notify_command_gets_a_summary_on_stdin() {
     let s = Scratch::new();
     let out = s.path().join("notified.txt");
+    // By default a clean run notifies no one.
     s.write_config(&format!(
         "notify_command = [\"sh\", \"-c\", \"cat > {}\"]\n{}",
+        out.display(),
+        crate::support::shell_source("c", "echo hi", "o")
+    ));
+    s.cmd(&["backup"]).assert().code(0);
+    assert!(!out.exists());
+    s.write_config(&format!(
+        "notify_command = [\"sh\", \"-c\", \"cat > {}\"]\nnotify_on_success = true\n{}",
         out.display(),
         crate::support::shell_source("c", "echo hi", "o")
     ));

@@ -379,3 +379,58 @@ fn a_mount_sees_pruned_events_vanish_and_an_open_file_keeps_its_bytes() {
     }
     assert!(std::fs::File::open(&path).is_err());
 }
+
+#[test]
+fn a_mysql_backup_killed_mid_dump_leaves_no_spool_after_the_next_run() {
+    let Some(db) = crate::support::mariadb::shared() else {
+        return;
+    };
+    let name = format!("spool_{}", std::process::id());
+    db.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB; \
+         INSERT INTO `{name}`.t SELECT seq, REPEAT('spool', 30) FROM `{name}`.seq_1_to_300000"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    let pw = s.path().join("pw");
+    std::fs::write(&pw, crate::support::mariadb::PASSWORD).unwrap();
+    s.write_config(&format!(
+        "[[source]]\nname = \"db\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\npassword_file = {:?}\ndatabases = [\"{name}\"]\nchunk_rows = 5000\nthreads = 2\n",
+        db.port,
+        crate::support::mariadb::USER,
+        pw.display().to_string()
+    ));
+    let spools = |repo: &Path| -> Vec<String> {
+        std::fs::read_dir(repo)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(".spool-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut child = s.spawn_backup();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while spools(&s.repo()).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before it spooled"
+        );
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !spools(&s.repo()).is_empty(),
+        "killed mid-dump, the spool is left"
+    );
+    s.cmd(&["backup"]).assert().code(0);
+    assert!(spools(&s.repo()).is_empty(), "{:?}", spools(&s.repo()));
+    let statuses: Vec<&str> = s.events().iter().map(|e| e.status()).collect();
+    assert_eq!(statuses, ["interrupted", "complete"]);
+    s.cmd(&["verify", "--all"]).assert().code(0);
+    db.root_sql(&format!("DROP DATABASE `{name}`")).unwrap();
+}

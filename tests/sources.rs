@@ -145,7 +145,7 @@ fn a_fifo_is_skipped_without_read_all_fifos_with_a_warning_in_err() {
 fn a_notify_command_that_cannot_start_makes_the_backup_exit_1() {
     let s = Scratch::new();
     s.write_config(&format!(
-        "notify_command = [\"/nonexistent/notifier\"]\n{}",
+        "notify_command = [\"/nonexistent/notifier\"]\nnotify_on_success = true\n{}",
         shell_source("c", "echo x", "out")
     ));
     let out = s.cmd(&["backup"]).output().unwrap();

@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 pub fn run(env: Env) -> Result<u8> {
     let config = env.config.expect("backup loads the config");
     let notify = config.notify.clone();
+    let notify_on_success = config.notify_on_success;
     let targets = config.targets.clone();
     let retention = config.retention.clone();
     let metrics_file = config.metrics_file.clone();
@@ -71,21 +72,24 @@ pub fn run(env: Env) -> Result<u8> {
         }
         _ => true,
     };
-    let mut notify_failed = false;
-    if let Some(argv) = &notify {
+    let mut code = match &report {
+        Ok(r) => outcome(&env.repo, r, uploaded && pruned),
+        Err(e) => e.exit_code(),
+    };
+    // The notifier hears of every run that is not clean, and of clean ones on request.
+    if let Some(argv) = notify
+        .as_ref()
+        .filter(|_| code != exit::OK || notify_on_success)
+    {
         let mut text = summary(&host, &env.repo, &report);
         if !uploaded {
             text += "upload: FAILED (the event is kept locally; `strata upload` retries)\n";
         }
         if let Some(w) = crate::ops::notify::send(argv, &text) {
             tracing::warn!("{w}");
-            notify_failed = true;
+            code = code.max(exit::WARN);
         }
     }
-    let code = match &report {
-        Ok(r) => outcome(&env.repo, r, uploaded && pruned, notify_failed),
-        Err(e) => e.exit_code(),
-    };
     if let Some(path) = &metrics_file {
         let r = report.as_ref().map_err(|_| ());
         let written =
@@ -99,12 +103,7 @@ pub fn run(env: Env) -> Result<u8> {
 }
 
 /// Says how the run went (quiet on success) and returns its exit code.
-fn outcome(
-    repo: &std::path::Path,
-    report: &backup::Report,
-    side_jobs_ok: bool,
-    notify_failed: bool,
-) -> u8 {
+fn outcome(repo: &std::path::Path, report: &backup::Report, side_jobs_ok: bool) -> u8 {
     let ev = &report.event;
     let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
     let summary = format!(
@@ -127,11 +126,9 @@ fn outcome(
         exit::ERROR
     } else if !side_jobs_ok {
         exit::WARN
-    } else if report.warnings.is_empty() && !notify_failed {
+    } else if report.warnings.is_empty() {
         tracing::info!("{summary}");
         exit::OK
-    } else if report.warnings.is_empty() {
-        exit::WARN
     } else {
         let err = repo.join(&ev.file).with_extension("err");
         tracing::warn!(

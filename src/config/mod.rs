@@ -25,6 +25,8 @@ pub struct Config {
     pub host: String,
     /// argv run after every backup with a summary on stdin (`mail -s ...`).
     pub notify: Option<Vec<String>>,
+    /// Also notify after clean runs (by default only runs with warnings or failures).
+    pub notify_on_success: bool,
     pub settings: Settings,
     pub sources: Vec<Box<dyn Source>>,
     /// Remote copies, in the order reads fall back to them.
@@ -94,6 +96,7 @@ struct Raw {
     workers: Option<usize>,
     host: Option<String>,
     notify_command: Option<toml::Value>,
+    notify_on_success: Option<bool>,
     #[serde(default, rename = "source")]
     sources: Vec<Spanned<RawSource>>,
     #[serde(default, rename = "target")]
@@ -335,6 +338,7 @@ impl Config {
             path: path.to_path_buf(),
             repository: repository.clone(),
             notify,
+            notify_on_success: raw.notify_on_success.unwrap_or(false),
             host,
             settings: Settings {
                 workers,
