@@ -23,7 +23,8 @@ else
     cargo build --release --quiet
     bin=target/release/strata
 fi
-install -D -m 0755 "$bin" "$PREFIX/bin/strata"
+# Stripped: the release profile keeps debug info for profiling, not for installs.
+install -D -s -m 0755 "$bin" "$PREFIX/bin/strata"
 strata="$PREFIX/bin/strata"
 
 "$strata" generate man "$PREFIX/share/man/man1"
