@@ -70,25 +70,36 @@ pub fn check_index(read_at: &ReadAt, archive: &str, m: &Member) -> Result<()> {
     Ok(())
 }
 
-/// Reads, verifies and decompresses frame `idx` of `m` (whose index was checked).
-pub fn read_frame(read_at: &ReadAt, archive: &str, m: &Member, idx: usize) -> Result<Vec<u8>> {
-    let f = &m.frames[idx];
-    let bad = |message: String| Error::CorruptFrame {
+fn frame_err(archive: &str, m: &Member, idx: usize, message: String) -> Error {
+    Error::CorruptFrame {
         archive: archive.to_string(),
         member: m.path.clone(),
         frame: idx,
-        offset: m.offset + f.offset,
+        offset: m.offset + m.frames[idx].offset,
         message,
-    };
-    if f.size > MAX_FRAME {
-        return Err(bad(format!(
-            "claims {} bytes, more than any frame may hold",
-            f.size
-        )));
     }
+}
+
+/// Reads, verifies and decompresses frame `idx` of `m` (whose index was checked).
+pub fn read_frame(read_at: &ReadAt, archive: &str, m: &Member, idx: usize) -> Result<Vec<u8>> {
+    let f = &m.frames[idx];
     let raw = read_at(m.offset + f.offset, f.compressed_size as usize)
-        .map_err(|e| bad(format!("cannot read: {e}")))?;
-    decode_frame(&raw, f.size as usize).map_err(bad)
+        .map_err(|e| frame_err(archive, m, idx, format!("cannot read: {e}")))?;
+    decode(&raw, archive, m, idx)
+}
+
+/// Verifies and decompresses the compressed bytes `raw` of frame `idx` of `m`.
+fn decode(raw: &[u8], archive: &str, m: &Member, idx: usize) -> Result<Vec<u8>> {
+    let f = &m.frames[idx];
+    if f.size > MAX_FRAME {
+        return Err(frame_err(
+            archive,
+            m,
+            idx,
+            format!("claims {} bytes, more than any frame may hold", f.size),
+        ));
+    }
+    decode_frame(raw, f.size as usize).map_err(|e| frame_err(archive, m, idx, e))
 }
 
 /// Hashes of a whole member, compared at its end. Readers check BLAKE3 alone (one fast
@@ -216,25 +227,16 @@ impl<'a> MemberReader<'a> {
     }
 
     fn next_frame(&mut self) -> std::io::Result<Vec<u8>> {
-        if !(self.run_from..self.run_to).contains(&self.next) {
-            let m = self.member;
+        let (m, idx) = (self.member, self.next);
+        if !(self.run_from..self.run_to).contains(&idx) {
             self.fetch_run().map_err(|e| {
-                std::io::Error::other(Error::CorruptFrame {
-                    archive: self.archive.to_string(),
-                    member: m.path.clone(),
-                    frame: self.next,
-                    offset: m.offset + m.frames[self.next].offset,
-                    message: format!("cannot read: {e}"),
-                })
+                std::io::Error::other(frame_err(self.archive, m, idx, format!("cannot read: {e}")))
             })?;
         }
-        let base = self.member.offset + self.member.frames[self.run_from].offset;
-        let run = &self.run;
-        let from_run = move |offset: u64, len: usize| {
-            let at = (offset - base) as usize;
-            Ok(run[at..at + len].to_vec())
-        };
-        read_frame(&from_run, self.archive, self.member, self.next).map_err(std::io::Error::other)
+        // Frames are contiguous: frame `idx` lies at its offset from the run's first.
+        let at = (m.frames[idx].offset - m.frames[self.run_from].offset) as usize;
+        let raw = &self.run[at..at + m.frames[idx].compressed_size as usize];
+        decode(raw, self.archive, m, idx).map_err(std::io::Error::other)
     }
 }
 
