@@ -24,10 +24,15 @@ pub struct Reindexed {
     pub skipped: Vec<String>,
 }
 
-/// The event of archive `rel`, from its manifest, or why it cannot be used.
-fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), String> {
-    let path = repo.join(rel);
-    let manifest = scan::read_manifest(&path).map_err(|e| e.to_string())?;
+/// The event a manifest describes, as archive `rel` of `bytes` bytes with SHA-256
+/// `sha`: its own name must carry its id; it is complete (or partial) since its archive
+/// is whole. Shared by local and remote reindexing.
+fn event_of(
+    manifest: crate::format::manifest::Manifest,
+    rel: &str,
+    bytes: u64,
+    sha: String,
+) -> std::result::Result<(Event, Vec<Member>), String> {
     let mut ev = manifest.event;
     if layout::archive_id(rel) != Some(ev.id) {
         return Err(format!(
@@ -36,10 +41,19 @@ fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), Str
         ));
     }
     ev.file = rel.to_string();
+    ev.bytes = bytes;
+    ev.sha256 = Some(sha);
     if ev.completed != PARTIAL {
         ev.completed = COMPLETE;
     }
-    ev.bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+    Ok((ev, manifest.members))
+}
+
+/// The event of archive `rel`, from its manifest, or why it cannot be used.
+fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), String> {
+    let path = repo.join(rel);
+    let manifest = scan::read_manifest(&path).map_err(|e| e.to_string())?;
+    let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
     let sha = sha256_file(&path).map_err(|e| e.to_string())?;
     if let Ok(s) = std::fs::read_to_string(layout::sidecar(&path, "tar.sha256")) {
         if s.get(..64) != Some(sha.as_str()) {
@@ -49,9 +63,9 @@ fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), Str
             ));
         }
     }
-    ev.sha256 = Some(sha);
-    crate::ops::sidecars::complete(&path, &ev, &manifest.members).map_err(|e| e.to_string())?;
-    Ok((ev, manifest.members))
+    let (ev, members) = event_of(manifest, rel, bytes, sha)?;
+    crate::ops::sidecars::complete(&path, &ev, &members).map_err(|e| e.to_string())?;
+    Ok((ev, members))
 }
 
 /// Rebuilds the catalog from the local archives.

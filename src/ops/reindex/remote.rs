@@ -5,7 +5,7 @@
 use crate::archive::scan;
 use crate::catalog::{CopyState, RemoteCopy};
 use crate::error::{Error, Result};
-use crate::model::{Event, Member, COMPLETE, PARTIAL};
+use crate::model::{Event, Member};
 use crate::ops::{layout, upload::with_ext};
 use crate::store::{Object, Store, TargetSpec};
 use std::collections::{BTreeMap, HashMap};
@@ -97,18 +97,5 @@ fn load(
         .ok_or("its .tar.sha256 holds no SHA-256")?;
     let read_at = |offset: u64, len: usize| store.read_at(&o.name, offset, len);
     let manifest = scan::manifest_by_locator(&read_at, rel, o.size).map_err(|e| e.to_string())?;
-    let mut ev = manifest.event;
-    if layout::archive_id(rel) != Some(ev.id) {
-        return Err(format!(
-            "its manifest is for event {}, its name says otherwise",
-            ev.id
-        ));
-    }
-    ev.file = rel.to_string();
-    ev.bytes = o.size;
-    ev.sha256 = Some(sha);
-    if ev.completed != PARTIAL {
-        ev.completed = COMPLETE;
-    }
-    Ok((ev, manifest.members))
+    super::event_of(manifest, rel, o.size, sha)
 }
