@@ -63,13 +63,7 @@ fn whole_database(s: &Scratch, id: i64) -> Vec<u8> {
 /// A second server for restores, started once per run.
 fn second() -> Option<&'static MariaDb> {
     static S: OnceLock<Result<MariaDb, String>> = OnceLock::new();
-    match S.get_or_init(MariaDb::start) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            crate::support::skip(&format!("a second MariaDB cannot start: {e}"));
-            None
-        }
-    }
+    crate::support::service(S.get_or_init(MariaDb::start), "a second MariaDB")
 }
 
 #[test]

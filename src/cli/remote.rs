@@ -68,31 +68,66 @@ pub fn reindex(env: &Env, from: &str, host: Option<&str>) -> Result<u8> {
     })
 }
 
-/// Checks `c`, the copy of `ev` on the target `spec`, by reading it there.
-pub fn check_copy(
-    env: &Env,
-    spec: &crate::store::TargetSpec,
-    c: &RemoteCopy,
-    ev: &Event,
-    members: &[Member],
-) -> Result<Vec<String>> {
-    if c.state != CopyState::Done {
-        return Ok(vec![format!(
-            "target {}: the copy is {}{}",
-            spec.name,
-            c.state.as_str(),
-            c.error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        )]);
+/// Checks copies by reading them on their targets, each target's store opened once
+/// (an S3 store brings a runtime and a client) however many events are checked.
+pub struct CopyChecker<'a> {
+    env: &'a Env,
+    open: Vec<(String, Located, Box<dyn crate::store::Store>)>,
+}
+
+impl<'a> CopyChecker<'a> {
+    pub fn new(env: &'a Env) -> Self {
+        CopyChecker {
+            env,
+            open: Vec::new(),
+        }
     }
-    let cache = env.config.as_ref().and_then(|c| c.remote_cache.as_ref());
-    let located = Located::open(&env.repo, std::slice::from_ref(spec), cache)?.remote_only();
-    let store = crate::store::open(spec)?;
-    let problems = verify_remote::copy(&located, &*store, c, ev, members);
-    env.report_fetched(&located);
-    Ok(problems)
+
+    /// Problems of `c`, the copy of `ev` on the target `spec` (empty when sound).
+    pub fn check(
+        &mut self,
+        spec: &crate::store::TargetSpec,
+        c: &RemoteCopy,
+        ev: &Event,
+        members: &[Member],
+    ) -> Result<Vec<String>> {
+        if c.state != CopyState::Done {
+            return Ok(vec![format!(
+                "target {}: the copy is {}{}",
+                spec.name,
+                c.state.as_str(),
+                c.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )]);
+        }
+        let i = match self.open.iter().position(|(n, _, _)| *n == spec.name) {
+            Some(i) => i,
+            None => {
+                let cache = self
+                    .env
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.remote_cache.as_ref());
+                let located =
+                    Located::open(&self.env.repo, std::slice::from_ref(spec), cache)?.remote_only();
+                self.open
+                    .push((spec.name.clone(), located, crate::store::open(spec)?));
+                self.open.len() - 1
+            }
+        };
+        let (_, located, store) = &self.open[i];
+        Ok(verify_remote::copy(located, &**store, c, ev, members))
+    }
+}
+
+impl Drop for CopyChecker<'_> {
+    fn drop(&mut self) {
+        for (_, located, _) in &self.open {
+            self.env.report_fetched(located);
+        }
+    }
 }
 
 pub fn verify(
@@ -110,6 +145,7 @@ pub fn verify(
     };
     let mut bad = 0;
     let mut report = Vec::new();
+    let mut checker = CopyChecker::new(env);
     for spec in upload::select(env.targets(), target)? {
         let copies: Vec<_> = cat
             .copies()?
@@ -127,7 +163,7 @@ pub fn verify(
             let Some(ev) = cat.event(c.event_id)? else {
                 continue;
             };
-            let problems = check_copy(env, spec, &c, &ev, &cat.members_with_frames(ev.id)?)?;
+            let problems = checker.check(spec, &c, &ev, &cat.members_with_frames(ev.id)?)?;
             bad += problems.len();
             if !as_json {
                 for p in &problems {

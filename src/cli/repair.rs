@@ -32,12 +32,13 @@ pub fn verify(env: &Env, id: Option<EventRef>, all: bool, as_json: bool) -> Resu
             eprintln!("strata: verify: {p}");
         }
     }
+    let mut checker = super::remote::CopyChecker::new(env);
     for ev in &events {
         let members = cat.members_with_frames(ev.id)?;
         let problems = if env.repo.join(&ev.file).exists() {
             verify::event(&env.repo, &store, ev, &members)
         } else {
-            remote_copies(env, &cat, ev, &members)?
+            remote_copies(env, &mut checker, &cat, ev, &members)?
         };
         bad += problems.len();
         if !as_json {
@@ -70,6 +71,7 @@ pub fn verify(env: &Env, id: Option<EventRef>, all: bool, as_json: bool) -> Resu
 /// holding it must hold it whole.
 fn remote_copies(
     env: &Env,
+    checker: &mut super::remote::CopyChecker,
     cat: &crate::catalog::Catalog,
     ev: &crate::model::Event,
     members: &[crate::model::Member],
@@ -88,7 +90,7 @@ fn remote_copies(
     let mut problems = Vec::new();
     for c in &copies {
         match env.targets().iter().find(|t| t.name == c.target) {
-            Some(spec) => problems.extend(super::remote::check_copy(env, spec, c, ev, members)?),
+            Some(spec) => problems.extend(checker.check(spec, c, ev, members)?),
             None => problems.push(format!(
                 "archive {} is missing here and its copy is on target {}, which the config no longer names",
                 ev.file, c.target

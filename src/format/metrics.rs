@@ -46,100 +46,120 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One family: name, help, and its samples as (extra labels, value).
+type Family = (&'static str, &'static str, Vec<(String, String)>);
+
 impl Metrics {
-    /// The text format, one HELP and TYPE per family.
+    fn families(&self) -> Vec<Family> {
+        let one = |v: String| vec![(String::new(), v)];
+        let by = |key: &str, items: Vec<(&str, String)>| {
+            items
+                .into_iter()
+                .map(|(n, v)| (format!(",{key}=\"{}\"", label(n)), v))
+                .collect::<Vec<_>>()
+        };
+        let sources = |f: fn(&SourceFigures) -> String| {
+            by(
+                "source",
+                self.sources
+                    .iter()
+                    .map(|x| (x.name.as_str(), f(x)))
+                    .collect(),
+            )
+        };
+        let targets = |f: fn(&TargetFigures) -> String| {
+            by(
+                "target",
+                self.targets
+                    .iter()
+                    .map(|x| (x.name.as_str(), f(x)))
+                    .collect(),
+            )
+        };
+        vec![
+            (
+                "strata_last_run_timestamp_seconds",
+                "When the last backup run ended.",
+                one(self.run_time.to_string()),
+            ),
+            (
+                "strata_last_run_exit_code",
+                "Exit code of the last backup run (0 ok, 1 warnings, 2 failed or partial).",
+                one(self.exit_code.to_string()),
+            ),
+            (
+                "strata_last_run_success",
+                "1 if the last backup run succeeded (exit code 0 or 1).",
+                one(((self.exit_code <= 1) as u8).to_string()),
+            ),
+            (
+                "strata_last_success_timestamp_seconds",
+                "When the newest complete event ended.",
+                one(self.last_success.to_string()),
+            ),
+            (
+                "strata_last_run_duration_seconds",
+                "Duration of the last backup run.",
+                one(self.duration.to_string()),
+            ),
+            (
+                "strata_last_run_bytes_in",
+                "Uncompressed bytes read by the last run.",
+                one(self.bytes_in.to_string()),
+            ),
+            (
+                "strata_last_run_bytes_out",
+                "Archive bytes written by the last run.",
+                one(self.bytes_out.to_string()),
+            ),
+            (
+                "strata_last_run_members",
+                "Members written by the last run.",
+                one(self.members.to_string()),
+            ),
+            (
+                "strata_last_run_warnings",
+                "Warnings of the last run.",
+                one(self.warnings.to_string()),
+            ),
+            (
+                "strata_source_members",
+                "Members a source wrote in the last run.",
+                sources(|x| x.members.to_string()),
+            ),
+            (
+                "strata_source_bytes",
+                "Uncompressed bytes a source wrote in the last run.",
+                sources(|x| x.bytes.to_string()),
+            ),
+            (
+                "strata_source_failed",
+                "1 if a source failed in the last run.",
+                sources(|x| (x.failed as u8).to_string()),
+            ),
+            (
+                "strata_target_last_event_copied",
+                "1 if the last event is proven on the target.",
+                targets(|x| (x.last_copied as u8).to_string()),
+            ),
+            (
+                "strata_target_pending_events",
+                "Events not yet copied to the target.",
+                targets(|x| x.pending.to_string()),
+            ),
+        ]
+    }
+
+    /// The text format, one HELP and TYPE per family, every sample labelled `host`.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let host = format!("host=\"{}\"", label(&self.host));
-        let mut family = |name: &str, help: &str, samples: Vec<(String, String)>| {
+        let host = label(&self.host);
+        for (name, help, samples) in self.families() {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
             for (labels, value) in samples {
-                let _ = writeln!(s, "{name}{{{labels}}} {value}");
+                let _ = writeln!(s, "{name}{{host=\"{host}\"{labels}}} {value}");
             }
-        };
-        let one = |v: String| vec![(host.clone(), v)];
-        family(
-            "strata_last_run_timestamp_seconds",
-            "When the last backup run ended.",
-            one(self.run_time.to_string()),
-        );
-        family(
-            "strata_last_run_exit_code",
-            "Exit code of the last backup run (0 ok, 1 warnings, 2 failed or partial).",
-            one(self.exit_code.to_string()),
-        );
-        family(
-            "strata_last_run_success",
-            "1 if the last backup run succeeded (exit code 0 or 1).",
-            one(((self.exit_code <= 1) as u8).to_string()),
-        );
-        family(
-            "strata_last_success_timestamp_seconds",
-            "When the newest complete event ended.",
-            one(self.last_success.to_string()),
-        );
-        family(
-            "strata_last_run_duration_seconds",
-            "Duration of the last backup run.",
-            one(self.duration.to_string()),
-        );
-        family(
-            "strata_last_run_bytes_in",
-            "Uncompressed bytes read by the last run.",
-            one(self.bytes_in.to_string()),
-        );
-        family(
-            "strata_last_run_bytes_out",
-            "Archive bytes written by the last run.",
-            one(self.bytes_out.to_string()),
-        );
-        family(
-            "strata_last_run_members",
-            "Members written by the last run.",
-            one(self.members.to_string()),
-        );
-        family(
-            "strata_last_run_warnings",
-            "Warnings of the last run.",
-            one(self.warnings.to_string()),
-        );
-        let per_source = |f: fn(&SourceFigures) -> String| {
-            self.sources
-                .iter()
-                .map(|x| (format!("{host},source=\"{}\"", label(&x.name)), f(x)))
-                .collect::<Vec<_>>()
-        };
-        family(
-            "strata_source_members",
-            "Members a source wrote in the last run.",
-            per_source(|x| x.members.to_string()),
-        );
-        family(
-            "strata_source_bytes",
-            "Uncompressed bytes a source wrote in the last run.",
-            per_source(|x| x.bytes.to_string()),
-        );
-        family(
-            "strata_source_failed",
-            "1 if a source failed in the last run.",
-            per_source(|x| (x.failed as u8).to_string()),
-        );
-        let per_target = |f: fn(&TargetFigures) -> String| {
-            self.targets
-                .iter()
-                .map(|x| (format!("{host},target=\"{}\"", label(&x.name)), f(x)))
-                .collect::<Vec<_>>()
-        };
-        family(
-            "strata_target_last_event_copied",
-            "1 if the last event is proven on the target.",
-            per_target(|x| (x.last_copied as u8).to_string()),
-        );
-        family(
-            "strata_target_pending_events",
-            "Events not yet copied to the target.",
-            per_target(|x| x.pending.to_string()),
-        );
+        }
         s
     }
 }

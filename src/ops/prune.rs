@@ -37,11 +37,14 @@ fn step() {
     super::backup::crash_point(&format!("prune:{n}"));
 }
 
-fn has_remote_copy(cat: &Catalog, id: i64) -> Result<bool> {
+/// Events with a proven copy on some target.
+fn copied(cat: &Catalog) -> Result<std::collections::HashSet<i64>> {
     Ok(cat
-        .copies_of(id)?
-        .iter()
-        .any(|c| c.state == CopyState::Done))
+        .copies()?
+        .into_iter()
+        .filter(|c| c.state == CopyState::Done)
+        .map(|c| c.event_id)
+        .collect())
 }
 
 /// What `policy` keeps and removes among the catalog's events.
@@ -59,6 +62,7 @@ pub fn plan(repo: &Path, cat: &Catalog, policy: &KeepPolicy) -> Result<Vec<Decis
         .collect();
     let kept = retention::apply(policy, &readable);
     let newest = readable.iter().map(|(id, _)| *id).max().unwrap_or(0);
+    let copied = copied(cat)?;
     let mut out = Vec::new();
     for ev in &events {
         let (keep, reasons): (bool, Vec<String>) = match ev.completed {
@@ -80,7 +84,7 @@ pub fn plan(repo: &Path, cat: &Catalog, policy: &KeepPolicy) -> Result<Vec<Decis
                 vec![format!("{}, newer than every complete event", ev.status())],
             ),
         };
-        let local_only = !keep && ev.is_readable() && has_remote_copy(cat, ev.id)?;
+        let local_only = !keep && ev.is_readable() && copied.contains(&ev.id);
         // An event already kept only on a target has nothing left here to remove.
         if keep || !local_only || repo.join(&ev.file).exists() {
             out.push(Decision {
@@ -114,10 +118,10 @@ fn remove_files(repo: &Path, ev: &Event) -> Result<()> {
     Ok(())
 }
 
-/// Removes one event: its local files only when a target holds it, else the whole
-/// event, crash-safely.
-pub fn remove(repo: &Path, cat: &Catalog, ev: &Event) -> Result<()> {
-    if ev.is_readable() && has_remote_copy(cat, ev.id)? {
+/// Removes one event: only its local files when `local_only` (a target holds it),
+/// else the whole event, crash-safely.
+pub fn remove(repo: &Path, cat: &Catalog, ev: &Event, local_only: bool) -> Result<()> {
+    if local_only {
         return remove_files(repo, ev);
     }
     if ev.completed != DELETING {
@@ -138,7 +142,7 @@ pub fn finish_interrupted(repo: &Path, cat: &Catalog) -> Result<Vec<i64>> {
         .into_iter()
         .filter(|e| e.completed == DELETING)
     {
-        remove(repo, cat, &ev)?;
+        remove(repo, cat, &ev, false)?;
         done.push(ev.id);
     }
     Ok(done)
@@ -153,7 +157,7 @@ pub fn run(repo: &Path, policy: &KeepPolicy, dry_run: bool) -> Result<Vec<Decisi
     if !dry_run {
         for d in decisions.iter().filter(|d| !d.keep) {
             if let Some(ev) = cat.event(d.id)? {
-                remove(repo, &cat, &ev)?;
+                remove(repo, &cat, &ev, d.local_only)?;
             }
         }
     }
@@ -179,8 +183,9 @@ pub fn forget(repo: &Path, ids: &[i64], dry_run: bool) -> Result<Vec<Event>> {
         events.push(ev);
     }
     if !dry_run {
+        let copied = copied(&cat)?;
         for ev in &events {
-            remove(repo, &cat, ev)?;
+            remove(repo, &cat, ev, ev.is_readable() && copied.contains(&ev.id))?;
         }
     }
     Ok(events)

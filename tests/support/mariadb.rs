@@ -201,11 +201,8 @@ impl Drop for MariaDb {
 /// MariaDB is not installed and `CI` is not set. With `CI=true` a missing server fails.
 pub fn shared() -> Option<&'static MariaDb> {
     static SERVER: OnceLock<Result<MariaDb, String>> = OnceLock::new();
-    match SERVER.get_or_init(MariaDb::start) {
-        Ok(db) => Some(db),
-        Err(e) => {
-            super::skip(&format!("the MariaDB test server cannot start: {e}"));
-            None
-        }
-    }
+    super::service(
+        SERVER.get_or_init(MariaDb::start),
+        "the MariaDB test server",
+    )
 }

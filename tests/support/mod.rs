@@ -41,6 +41,18 @@ pub fn skip(reason: &str) {
     }
 }
 
+/// A service shared by the tests of a run, started once into `started`; `None` (a
+/// recorded skip, a failure under `CI=true`) when it could not start.
+pub fn service<T>(started: &'static Result<T, String>, what: &str) -> Option<&'static T> {
+    match started {
+        Ok(s) => Some(s),
+        Err(e) => {
+            skip(&format!("{what} cannot start: {e}"));
+            None
+        }
+    }
+}
+
 /// The `strata` binary, with no config taken from the environment.
 pub fn strata() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("strata").expect("strata binary");

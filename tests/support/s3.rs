@@ -187,21 +187,17 @@ fn helper(endpoint: &str, args: &[&str]) -> Result<String, String> {
 /// a skip) when moto is missing and `CI` is not set.
 pub fn shared() -> Option<&'static S3Server> {
     static SERVER: OnceLock<Result<S3Server, String>> = OnceLock::new();
-    of(SERVER.get_or_init(|| S3Server::start(false)))
+    super::service(
+        SERVER.get_or_init(|| S3Server::start(false)),
+        "the S3 test server",
+    )
 }
 
 /// The server that checks keys and signatures, shared by the tests of this run.
 pub fn authenticated() -> Option<&'static S3Server> {
     static SERVER: OnceLock<Result<S3Server, String>> = OnceLock::new();
-    of(SERVER.get_or_init(|| S3Server::start(true)))
-}
-
-fn of(server: &'static Result<S3Server, String>) -> Option<&'static S3Server> {
-    match server {
-        Ok(s) => Some(s),
-        Err(e) => {
-            super::skip(&format!("the S3 test server cannot start: {e}"));
-            None
-        }
-    }
+    super::service(
+        SERVER.get_or_init(|| S3Server::start(true)),
+        "the S3 test server with authentication",
+    )
 }

@@ -115,11 +115,5 @@ impl Sshd {
 /// is missing and `CI` is not set.
 pub fn shared() -> Option<&'static Sshd> {
     static SERVER: OnceLock<Result<Sshd, String>> = OnceLock::new();
-    match SERVER.get_or_init(Sshd::start) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            super::skip(&format!("the SFTP test server cannot start: {e}"));
-            None
-        }
-    }
+    super::service(SERVER.get_or_init(Sshd::start), "the SFTP test server")
 }
