@@ -5,7 +5,7 @@ use super::{Object, Store, Stored};
 use crate::error::{Error, IoContext, Result};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -65,20 +65,35 @@ impl Store for LocalStore {
     }
 
     fn put(&self, name: &str, local: &Path) -> Result<Stored> {
+        use sha2::Digest;
         let dest = self.root.join(name);
         let dir = dest.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir).ctx(|| format!("cannot create {}", dir.display()))?;
-        let bytes = std::fs::read(local).ctx(|| format!("cannot read {}", local.display()))?;
+        let mut src = File::open(local).ctx(|| format!("cannot read {}", local.display()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .ctx(|| format!("cannot create a file in {}", dir.display()))?;
-        tmp.write_all(&bytes)
-            .and_then(|_| tmp.as_file().sync_all())
+        let (mut sha, mut size) = (sha2::Sha256::new(), 0u64);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = src
+                .read(&mut buf)
+                .ctx(|| format!("cannot read {}", local.display()))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .ctx(|| format!("cannot write {}", dest.display()))?;
+            size += n as u64;
+        }
+        tmp.as_file()
+            .sync_all()
             .ctx(|| format!("cannot write {}", dest.display()))?;
         tmp.persist_noclobber(&dest)
             .map_err(|e| Error::io(format!("cannot create {}", dest.display()), e.error))?;
         Ok(Stored {
-            size: bytes.len() as u64,
-            sha256: super::sha256_hex(&bytes),
+            size,
+            sha256: hex::encode(sha.finalize()),
         })
     }
 
@@ -102,5 +117,37 @@ impl Store for LocalStore {
 
     fn label(&self) -> String {
         format!("repository {}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_list_read_and_delete_never_overwriting() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.bin");
+        std::fs::write(&src, b"hello archive").unwrap();
+        let store = LocalStore::new(dir.path().join("root"));
+        let stored = store.put("h/2026/11/x.tar", &src).unwrap();
+        assert_eq!(stored.size, 13);
+        assert_eq!(
+            stored.sha256,
+            "f8976760708ac1d60ab4b2dd1fa3c02d3bbf9693846f1db27aa77b46f0bb4276"
+        );
+        assert!(store.put("h/2026/11/x.tar", &src).is_err(), "no overwrite");
+        let listed = store.list("h/").unwrap();
+        assert_eq!(
+            listed,
+            vec![Object {
+                name: "h/2026/11/x.tar".into(),
+                size: 13
+            }]
+        );
+        assert_eq!(store.read_at("h/2026/11/x.tar", 6, 7).unwrap(), b"archive");
+        store.delete("h/2026/11/x.tar").unwrap();
+        store.delete("h/2026/11/x.tar").unwrap();
+        assert!(store.list("").unwrap().is_empty());
     }
 }

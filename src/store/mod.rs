@@ -78,9 +78,3 @@ pub fn join(prefix: &str, name: &str) -> String {
         format!("{p}/{name}")
     }
 }
-
-/// Hex SHA-256 of the local file.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
