@@ -193,9 +193,14 @@ pub trait MemberSink {
     /// Where and how sources that compress on their own threads spool their frames.
     fn spool(&self) -> Spool;
     /// Adds a content member made of parts already cut into frames and compressed into
-    /// spool files (see [`crate::format::frame::FramedWriter`]), joined in order. The
-    /// files are removed once appended.
-    fn spooled(&mut self, member: Member, parts: Vec<SpooledPart>) -> crate::error::Result<()>;
+    /// spool files (see [`crate::format::frame::FramedWriter`]), joined in order, with
+    /// the `(sha256, blake3)` of the joined bytes. The files are removed once appended.
+    fn spooled(
+        &mut self,
+        member: Member,
+        parts: Vec<SpooledPart>,
+        hashes: (String, String),
+    ) -> crate::error::Result<()>;
 }
 
 /// Spool settings handed to sources.

@@ -7,10 +7,9 @@
 
 use crate::archive::writer::ArchiveWriter;
 use crate::error::{Error, Result};
-use crate::format::frame::FrameEncoder;
+use crate::format::frame::{ContentHash, FrameEncoder};
 use crate::model::{Member, MemberSink, SinkError, Spool, SpooledPart};
 use crossbeam_channel::{bounded, Receiver, Sender};
-use sha2::Digest;
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -35,7 +34,7 @@ enum Item {
     Begin(Member),
     Frame(Vec<u8>, u32),
     End(String, String),
-    Spooled(Member, Vec<SpooledPart>),
+    Spooled(Member, Vec<SpooledPart>, (String, String)),
 }
 
 struct Job {
@@ -111,8 +110,7 @@ impl MemberSink for Sink<'_> {
 
     fn stream(&mut self, member: Member, content: &mut dyn Read) -> Result<u64, SinkError> {
         self.send(Item::Begin(member)).map_err(SinkError::Closed)?;
-        let mut sha = sha2::Sha256::new();
-        let mut b3 = blake3::Hasher::new();
+        let mut hash = ContentHash::default();
         let mut total = 0u64;
         let mut failed = None;
         let mut first = true;
@@ -130,19 +128,16 @@ impl MemberSink for Sink<'_> {
                 break;
             }
             first = false;
-            sha.update(&buf[..n]);
-            b3.update(&buf[..n]);
+            hash.update(&buf[..n]);
             total += n as u64;
             self.send_frame(buf, n).map_err(SinkError::Closed)?;
             if n < self.frame_size || failed.is_some() {
                 break;
             }
         }
-        self.send(Item::End(
-            hex::encode(sha.finalize()),
-            b3.finalize().to_hex().to_string(),
-        ))
-        .map_err(SinkError::Closed)?;
+        let (sha256, blake3) = hash.finish();
+        self.send(Item::End(sha256, blake3))
+            .map_err(SinkError::Closed)?;
         match failed {
             Some(e) => Err(SinkError::Read(e)),
             None => Ok(total),
@@ -162,8 +157,13 @@ impl MemberSink for Sink<'_> {
         self.spool.clone()
     }
 
-    fn spooled(&mut self, member: Member, parts: Vec<SpooledPart>) -> Result<()> {
-        self.send(Item::Spooled(member, parts))
+    fn spooled(
+        &mut self,
+        member: Member,
+        parts: Vec<SpooledPart>,
+        hashes: (String, String),
+    ) -> Result<()> {
+        self.send(Item::Spooled(member, parts, hashes))
     }
 }
 
@@ -274,8 +274,8 @@ fn assemble(
                     progress(bytes);
                 }
                 Item::End(sha, b3) => writer.end(sha, b3)?,
-                Item::Spooled(m, parts) => {
-                    bytes += append_spooled(writer, m, &parts)?;
+                Item::Spooled(m, parts, hashes) => {
+                    bytes += append_spooled(writer, m, &parts, hashes)?;
                     progress(bytes);
                 }
             }
@@ -285,30 +285,26 @@ fn assemble(
     Ok(())
 }
 
-/// Appends a member made of spooled parts. One part brings its own hashes; several
-/// parts are decompressed on the way to hash the member as a whole.
-fn append_spooled(writer: &mut ArchiveWriter, m: Member, parts: &[SpooledPart]) -> Result<u64> {
+/// Appends a member made of spooled parts, whose frames are copied as they are: the
+/// source hashed the joined bytes already.
+fn append_spooled(
+    writer: &mut ArchiveWriter,
+    m: Member,
+    parts: &[SpooledPart],
+    (sha256, blake3): (String, String),
+) -> Result<u64> {
     use crate::error::IoContext;
     writer.begin(m)?;
-    let mut sha = sha2::Sha256::new();
-    let mut b3 = blake3::Hasher::new();
-    let whole = parts.len() > 1;
     let mut total = 0u64;
     let mut frames = 0usize;
+    let mut buf = Vec::new();
     for p in parts {
         let mut f = std::fs::File::open(&p.path)
             .ctx(|| format!("cannot open spool {}", p.path.display()))?;
-        let mut buf = Vec::new();
         for &(c, d) in &p.framed.frames {
             buf.resize(c as usize, 0);
             f.read_exact(&mut buf)
                 .ctx(|| format!("cannot read spool {}", p.path.display()))?;
-            if whole {
-                let data = crate::format::frame::decode_frame(&buf, d as usize)
-                    .map_err(|e| Error::Other(format!("spool {}: {e}", p.path.display())))?;
-                sha.update(&data);
-                b3.update(&data);
-            }
             writer.frame(&buf, d)?;
             total += d as u64;
             frames += 1;
@@ -321,13 +317,6 @@ fn append_spooled(writer: &mut ArchiveWriter, m: Member, parts: &[SpooledPart]) 
             .map_err(|e| Error::Other(format!("zstd: {e}")))?;
         writer.frame(&empty, 0)?;
     }
-    let (s, b) = match parts {
-        [one] => (one.framed.sha256.clone(), one.framed.blake3.clone()),
-        _ => (
-            hex::encode(sha.finalize()),
-            b3.finalize().to_hex().to_string(),
-        ),
-    };
-    writer.end(s, b)?;
+    writer.end(sha256, blake3)?;
     Ok(total)
 }

@@ -40,59 +40,116 @@ pub fn decode_frame(compressed: &[u8], expected: usize) -> Result<Vec<u8>, Strin
     Ok(out)
 }
 
+/// SHA-256 and BLAKE3 of a member's uncompressed bytes, the two hashes every member
+/// records (FORMAT.md), computed in one place.
+#[derive(Clone, Default)]
+pub struct ContentHash {
+    sha: sha2::Sha256,
+    b3: blake3::Hasher,
+}
+
+impl ContentHash {
+    pub fn update(&mut self, data: &[u8]) {
+        self.sha.update(data);
+        self.b3.update(data);
+    }
+
+    /// `(sha256, blake3)` in lower-case hex.
+    pub fn finish(self) -> (String, String) {
+        (
+            hex::encode(self.sha.finalize()),
+            self.b3.finalize().to_hex().to_string(),
+        )
+    }
+}
+
+/// Where a [`FramedWriter`] sends the uncompressed bytes of each frame, in order.
+pub trait FrameHasher {
+    fn update(&mut self, data: &[u8]) -> std::io::Result<()>;
+    /// `(sha256, blake3)` of what was written, or empty strings when the stream is one
+    /// part of a member whose hashes are known elsewhere.
+    fn finish(self) -> std::io::Result<(String, String)>;
+}
+
+impl FrameHasher for ContentHash {
+    fn update(&mut self, data: &[u8]) -> std::io::Result<()> {
+        ContentHash::update(self, data);
+        Ok(())
+    }
+
+    fn finish(self) -> std::io::Result<(String, String)> {
+        Ok(ContentHash::finish(self))
+    }
+}
+
 /// What a [`FramedWriter`] wrote: frame sizes and hashes of the uncompressed bytes.
 #[derive(Debug, Clone, Default)]
 pub struct Framed {
     /// `(compressed, uncompressed)` size of each frame, in order.
     pub frames: Vec<(u32, u32)>,
     pub size: u64,
-    /// Empty when written [`without_hashes`](FramedWriter::without_hashes).
+    /// Empty when the [`FrameHasher`] gave none (one part of a member).
     pub sha256: String,
     pub blake3: String,
 }
 
 /// Cuts what is written into frames of `frame_size` bytes, compresses each and writes
-/// it to `out`, hashing the uncompressed bytes. Memory: one frame.
-pub struct FramedWriter<W: Write> {
+/// it to `out`, handing the uncompressed bytes to a [`FrameHasher`]. Memory: about one
+/// frame. Writers that format text can write straight into the pending frame
+/// ([`pending`](Self::pending)), saving a copy.
+pub struct FramedWriter<W: Write, H: FrameHasher = ContentHash> {
     out: W,
     enc: FrameEncoder,
     buf: Vec<u8>,
     frame_size: usize,
     frames: Vec<(u32, u32)>,
     size: u64,
-    /// `None` when the stream is one part of a member hashed as a whole elsewhere.
-    hashers: Option<(sha2::Sha256, blake3::Hasher)>,
+    hasher: H,
 }
 
 impl<W: Write> FramedWriter<W> {
     pub fn new(out: W, level: i32, frame_size: usize) -> std::io::Result<Self> {
+        Self::with_hasher(out, level, frame_size, ContentHash::default())
+    }
+}
+
+impl<W: Write, H: FrameHasher> FramedWriter<W, H> {
+    pub fn with_hasher(out: W, level: i32, frame_size: usize, hasher: H) -> std::io::Result<Self> {
         Ok(FramedWriter {
             out,
             enc: FrameEncoder::new(level)?,
-            buf: Vec::with_capacity(frame_size),
+            // Room for a frame and the row that overflows it.
+            buf: Vec::with_capacity(frame_size + (64 << 10)),
             frame_size,
             frames: Vec::new(),
             size: 0,
-            hashers: Some((sha2::Sha256::new(), blake3::Hasher::new())),
+            hasher,
         })
     }
 
-    /// Skips hashing: the caller hashes the joined member instead.
-    pub fn without_hashes(mut self) -> Self {
-        self.hashers = None;
-        self
+    /// Compresses and writes the first `len` bytes of the pending frame as one frame.
+    fn emit(&mut self, len: usize) -> std::io::Result<()> {
+        let data = &self.buf[..len];
+        self.hasher.update(data)?;
+        let c = self.enc.encode(data)?;
+        self.out.write_all(&c)?;
+        self.frames.push((c.len() as u32, len as u32));
+        self.size += len as u64;
+        self.buf.drain(..len);
+        Ok(())
     }
 
-    fn emit(&mut self) -> std::io::Result<()> {
-        if let Some((sha, b3)) = self.hashers.as_mut() {
-            sha.update(&self.buf);
-            b3.update(&self.buf);
+    /// The pending frame's bytes, to append to directly; call
+    /// [`cut`](Self::cut) after appending.
+    pub fn pending(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Writes out every full frame of the pending bytes.
+    pub fn cut(&mut self) -> std::io::Result<()> {
+        while self.buf.len() >= self.frame_size {
+            self.emit(self.frame_size)?;
         }
-        let c = self.enc.encode(&self.buf)?;
-        self.out.write_all(&c)?;
-        self.frames.push((c.len() as u32, self.buf.len() as u32));
-        self.size += self.buf.len() as u64;
-        self.buf.clear();
         Ok(())
     }
 
@@ -107,17 +164,12 @@ impl<W: Write> FramedWriter<W> {
 
     /// Writes the last frame (an empty one if nothing was written) and flushes.
     pub fn finish(mut self) -> std::io::Result<(W, Framed)> {
+        self.cut()?;
         if !self.buf.is_empty() || self.frames.is_empty() {
-            self.emit()?;
+            self.emit(self.buf.len())?;
         }
         self.out.flush()?;
-        let (sha256, blake3) = match self.hashers {
-            Some((sha, b3)) => (
-                hex::encode(sha.finalize()),
-                b3.finalize().to_hex().to_string(),
-            ),
-            None => (String::new(), String::new()),
-        };
+        let (sha256, blake3) = self.hasher.finish()?;
         Ok((
             self.out,
             Framed {
@@ -130,17 +182,15 @@ impl<W: Write> FramedWriter<W> {
     }
 }
 
-impl<W: Write> Write for FramedWriter<W> {
+impl<W: Write, H: FrameHasher> Write for FramedWriter<W, H> {
     fn write(&mut self, mut data: &[u8]) -> std::io::Result<usize> {
         let n = data.len();
         while !data.is_empty() {
-            let room = self.frame_size - self.buf.len();
+            let room = self.frame_size - self.buf.len().min(self.frame_size);
             let take = room.min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
-            if self.buf.len() == self.frame_size {
-                self.emit()?;
-            }
+            self.cut()?;
         }
         Ok(n)
     }

@@ -5,10 +5,11 @@
 //! ranges joined in order are one file that restores alone: `mysql db < table.sql`.
 
 use super::connect::Connect;
+use super::ordered::OrderedHash;
 use super::schema::{Table, TableType};
 use super::sql::{ident, quote_str, write_row, ColumnFormat};
 use crate::error::{Error, IoContext, Result};
-use crate::format::frame::FramedWriter;
+use crate::format::frame::{FrameHasher, Framed, FramedWriter};
 use crate::model::{Spool, SpooledPart};
 use mysql::prelude::Queryable;
 use mysql::Conn;
@@ -59,6 +60,8 @@ pub struct Job {
     pub columns: std::sync::Arc<Vec<String>>,
     pub last: bool,
     pub insert_bytes: usize,
+    /// For a table cut in several ranges: the table's hashes and this range's index.
+    pub hash: Option<(std::sync::Arc<OrderedHash>, usize)>,
 }
 
 impl Job {
@@ -67,17 +70,34 @@ impl Job {
     }
 }
 
-/// Runs a job on `conn` (already inside the snapshot); returns its spool file.
+/// Runs a job on `conn` (already inside the snapshot); returns its spool file. A range
+/// of a table cut in several hashes its bytes into the table's [`OrderedHash`].
 pub fn run(conn: &mut Conn, c: &Connect, job: &Job, spool: &Spool) -> Result<SpooledPart> {
     std::fs::create_dir_all(&spool.dir).ctx(|| format!("cannot create {}", spool.dir.display()))?;
     let path = spool.dir.join(format!("{:06}.part", job.seq));
     let file = std::fs::File::create(&path).ctx(|| format!("cannot create {}", path.display()))?;
-    let mut w = FramedWriter::new(
-        BufWriter::with_capacity(1 << 20, file),
-        spool.level,
-        spool.frame_size,
-    )
-    .map_err(|e| Error::Other(format!("zstd: {e}")))?;
+    let out = BufWriter::with_capacity(1 << 20, file);
+    let zstd = |e: std::io::Error| Error::Other(format!("zstd: {e}"));
+    let framed = match &job.hash {
+        Some((shared, i)) => {
+            let w = FramedWriter::with_hasher(out, spool.level, spool.frame_size, shared.part(*i));
+            write_job(conn, c, job, w.map_err(zstd)?, &path)?
+        }
+        None => {
+            let w = FramedWriter::new(out, spool.level, spool.frame_size);
+            write_job(conn, c, job, w.map_err(zstd)?, &path)?
+        }
+    };
+    Ok(SpooledPart { path, framed })
+}
+
+fn write_job<H: FrameHasher>(
+    conn: &mut Conn,
+    c: &Connect,
+    job: &Job,
+    mut w: FramedWriter<BufWriter<std::fs::File>, H>,
+    path: &std::path::Path,
+) -> Result<Framed> {
     let io = |e: std::io::Error| Error::io(format!("cannot write spool {}", path.display()), e);
     let t = ident(&job.table.name);
     if let Some(create) = &job.create {
@@ -110,15 +130,20 @@ pub fn run(conn: &mut Conn, c: &Connect, job: &Job, spool: &Spool) -> Result<Spo
     if job.last {
         w.write_all(FOOTER.as_bytes()).map_err(io)?;
     }
+    // Not synced: a spool is read back at once, and thrown away after a crash.
     let (out, framed) = w.finish().map_err(io)?;
-    out.into_inner()
-        .map_err(|e| io(e.into_error()))?
-        .sync_data()
-        .map_err(io)?;
-    Ok(SpooledPart { path, framed })
+    out.into_inner().map_err(|e| io(e.into_error()))?;
+    Ok(framed)
 }
 
-fn rows(conn: &mut Conn, c: &Connect, job: &Job, w: &mut impl Write) -> Result<()> {
+/// Streams the job's rows as INSERT statements, formatted straight into the pending
+/// frame of `w`.
+fn rows<H: FrameHasher>(
+    conn: &mut Conn,
+    c: &Connect,
+    job: &Job,
+    w: &mut FramedWriter<BufWriter<std::fs::File>, H>,
+) -> Result<()> {
     let cols = &job.columns;
     if cols.is_empty() {
         return Ok(());
@@ -142,35 +167,30 @@ fn rows(conn: &mut Conn, c: &Connect, job: &Job, w: &mut impl Write) -> Result<(
     let insert = format!("INSERT INTO {} ({list}) VALUES\n", ident(&job.table.name));
     let mut result = conn.exec_iter(sql, ()).map_err(|e| c.err(&e))?;
     let formats = ColumnFormat::all(result.columns().as_ref());
-    // Rows are formatted into one batch buffer, handed to the writer 256 KiB at a time.
-    let mut batch: Vec<u8> = Vec::with_capacity(320 << 10);
     let mut in_stmt = 0usize;
     let wr = |e: std::io::Error| Error::io("spool", e);
     while let Some(set) = result.iter() {
         for row in set {
             let row = row.map_err(|e| c.err(&e))?;
-            let start = batch.len();
-            batch.extend_from_slice(if in_stmt == 0 {
+            let out = w.pending();
+            let start = out.len();
+            out.extend_from_slice(if in_stmt == 0 {
                 insert.as_bytes()
             } else {
                 b",\n"
             });
-            write_row(&mut batch, &formats, &row);
-            in_stmt += batch.len() - start;
+            write_row(out, &formats, &row);
+            in_stmt += out.len() - start;
             if in_stmt >= job.insert_bytes {
-                batch.extend_from_slice(b";\n");
+                out.extend_from_slice(b";\n");
                 in_stmt = 0;
             }
-            if batch.len() >= 256 << 10 {
-                w.write_all(&batch).map_err(wr)?;
-                batch.clear();
-            }
+            w.cut().map_err(wr)?;
         }
     }
     if in_stmt > 0 {
-        batch.extend_from_slice(b";\n");
+        w.pending().extend_from_slice(b";\n");
     }
-    w.write_all(&batch).map_err(wr)?;
     Ok(())
 }
 

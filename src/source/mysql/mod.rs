@@ -11,6 +11,7 @@
 pub mod connect;
 pub mod dump;
 pub mod objects;
+pub mod ordered;
 pub mod schema;
 pub mod schema_dir;
 pub mod sql;
@@ -69,7 +70,12 @@ pub struct MysqlSource {
 
 enum Plan {
     Inline(Member, String),
-    Jobs(Member, Vec<usize>),
+    /// A table's member, its jobs, and the hashes they share when there are several.
+    Jobs(
+        Member,
+        Vec<usize>,
+        Option<std::sync::Arc<ordered::OrderedHash>>,
+    ),
 }
 
 /// What is read of a table under the global read lock, with the rest of the schema.
@@ -176,11 +182,16 @@ impl MysqlSource {
                 .collect();
             listed.push((db, tables));
         }
-        // Ranges cost a re-hash of the joined member: cut only tables big enough to
-        // hold up the other workers (more than their share of all rows).
+        // Ranges cost queries and memory for the bytes hashed in order (`ordered`):
+        // cut only tables big enough to hold up the other workers (more than their
+        // share of all rows).
         let total_rows: u64 = listed
             .iter()
-            .flat_map(|(_, ts)| ts.iter().map(|(t, _)| t.rows))
+            .flat_map(|(_, ts)| ts.iter())
+            .filter(|(t, cat)| {
+                matches!(cat, Category::Local | Category::Global) && t.kind != TableType::View
+            })
+            .map(|(t, _)| t.rows)
             .sum();
         let share = total_rows / self.threads.max(1) as u64;
         for (db, tables) in listed {
@@ -274,6 +285,7 @@ impl MysqlSource {
         jobs: &mut Vec<Job>,
     ) -> Plan {
         let count = ranges.len();
+        let hash = (count > 1).then(|| ordered::OrderedHash::new(count));
         let mut seqs = Vec::new();
         for (i, r) in ranges.into_iter().enumerate() {
             seqs.push(jobs.len());
@@ -287,10 +299,11 @@ impl MysqlSource {
                 columns: schema.columns.clone(),
                 last: i + 1 == count,
                 insert_bytes: self.insert_bytes,
+                hash: hash.clone().map(|h| (h, i)),
             });
         }
         let file = format!("{}.sql", names::table(&t.name));
-        Plan::Jobs(self.member(db, &file, MemberKind::Table), seqs)
+        Plan::Jobs(self.member(db, &file, MemberKind::Table), seqs, hash)
     }
 
     /// Takes the global read lock, starts a snapshot on every worker connection and
@@ -462,7 +475,7 @@ impl Source for MysqlSource {
                             return Err(e);
                         }
                     },
-                    Plan::Jobs(m, seqs) => {
+                    Plan::Jobs(m, seqs, hash) => {
                         while !seqs.iter().all(|s| done.contains_key(s)) {
                             let Ok((seq, r)) = done_rx.recv() else {
                                 return Err(Error::Other("the dump workers stopped".into()));
@@ -484,8 +497,18 @@ impl Source for MysqlSource {
                                 }
                             }
                         }
-                        let parts = seqs.iter().map(|s| done.remove(s).expect("done")).collect();
-                        if let Err(e) = sink.spooled(m, parts) {
+                        let parts: Vec<SpooledPart> =
+                            seqs.iter().map(|s| done.remove(s).expect("done")).collect();
+                        let hashes = match &hash {
+                            Some(h) => h
+                                .result()
+                                .map_err(|e| Error::io(format!("hashing {}", m.path), e))?,
+                            None => (
+                                parts[0].framed.sha256.clone(),
+                                parts[0].framed.blake3.clone(),
+                            ),
+                        };
+                        if let Err(e) = sink.spooled(m, parts, hashes) {
                             stop(&job_rx);
                             return Err(e);
                         }

@@ -11,22 +11,31 @@ pub fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-/// `'text'` with NUL, newline, CR, backslash, both quotes and ^Z escaped.
+/// The escape of each byte in a quoted string (0: the byte stands for itself).
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[0] = b'0';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\\' as usize] = b'\\';
+    t[b'\'' as usize] = b'\'';
+    t[b'"' as usize] = b'"';
+    t[0x1a] = b'Z';
+    t
+};
+
+/// `'text'` with NUL, newline, CR, backslash, both quotes and ^Z escaped. Runs of
+/// plain bytes are copied whole: most strings have nothing to escape.
 pub fn quote(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'\'');
-    for &b in s {
-        match b {
-            0 => out.extend_from_slice(b"\\0"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\'' => out.extend_from_slice(b"\\'"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            0x1a => out.extend_from_slice(b"\\Z"),
-            _ => out.push(b),
-        }
+    let mut rest = s;
+    while let Some(i) = rest.iter().position(|&b| ESCAPE[b as usize] != 0) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(&[b'\\', ESCAPE[rest[i] as usize]]);
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'\'');
 }
 
@@ -93,12 +102,8 @@ impl ColumnFormat {
             Value::Bytes(b) => match self.0 {
                 Fmt::Hex if b.is_empty() => out.extend_from_slice(b"''"),
                 Fmt::Hex => {
-                    out.reserve(2 + 2 * b.len());
                     out.extend_from_slice(b"0x");
-                    for &x in b {
-                        out.push(HEX_DIGITS[(x >> 4) as usize]);
-                        out.push(HEX_DIGITS[(x & 15) as usize]);
-                    }
+                    hex(out, b);
                 }
                 Fmt::Unquoted => out.extend_from_slice(b),
                 _ => quote(out, b),
@@ -153,14 +158,28 @@ pub fn write_row(out: &mut Vec<u8>, formats: &[ColumnFormat], row: &mysql::Row) 
     out.push(b')');
 }
 
-/// Appends `v` zero-padded to `width` digits.
+/// Appends `v` zero-padded to `width` digits (dates and times: small numbers).
 fn digits(out: &mut Vec<u8>, v: u32, width: usize) {
-    let mut b = itoa::Buffer::new();
-    let s = b.format(v);
-    for _ in s.len()..width {
-        out.push(b'0');
+    let mut buf = [b'0'; 10];
+    let mut at = buf.len();
+    let mut v = v;
+    while v > 0 {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
     }
-    out.extend_from_slice(s.as_bytes());
+    let start = at.min(buf.len() - width.min(buf.len()));
+    out.extend_from_slice(&buf[start..]);
+}
+
+/// Appends `b` as upper-case hex digits, two per byte.
+fn hex(out: &mut Vec<u8>, b: &[u8]) {
+    let start = out.len();
+    out.resize(start + 2 * b.len(), 0);
+    for (o, &x) in out[start..].chunks_exact_mut(2).zip(b) {
+        o[0] = HEX_DIGITS[(x >> 4) as usize];
+        o[1] = HEX_DIGITS[(x & 15) as usize];
+    }
 }
 
 /// Writes a float; NaN and infinities (which MySQL cannot store) become NULL.
@@ -199,9 +218,16 @@ mod tests {
     #[test]
     fn strings_escape_every_special_byte() {
         let mut v = Vec::new();
+        quote(&mut v, b"");
+        quote(&mut v, b"plain");
+        assert_eq!(v, b"'''plain'");
+        v.clear();
         quote(&mut v, b"a\0b\nc\rd\\e'f\"g\x1ah");
         assert_eq!(v, b"'a\\0b\\nc\\rd\\\\e\\'f\\\"g\\Zh'");
         assert_eq!(ident("we`ird"), "`we``ird`");
+        let mut h = Vec::new();
+        hex(&mut h, &[0x00, 0xab, 0x7f]);
+        assert_eq!(h, b"00AB7F");
     }
 
     #[test]
