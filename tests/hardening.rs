@@ -181,7 +181,7 @@ fn frames_moved_in_the_catalog_are_refused_by_cat_restore_verify_and_the_vfs() {
         Box::new(strata::store::local::LocalStore::new(s.repo())),
         strata::vfs::Options {
             cache_bytes: 1 << 24,
-            readahead: 2,
+            readahead: 1 << 20,
             threads: 1,
         },
     );
@@ -378,7 +378,7 @@ fn the_manifest_is_found_from_the_end_of_the_archive_without_walking_the_headers
     let (s, _) = two_events();
     let tar = s.repo().join(&s.events()[0].file);
     let before = strata::archive::scan::read_manifest(&tar).unwrap();
-    assert_eq!(before.writer.as_ref().unwrap().frame_size, 1 << 20);
+    assert_eq!(before.writer.as_ref().unwrap().frame_size, 256 << 10);
     // Break the first tar header: a walk stops there, the locator does not need it.
     let mut bytes = std::fs::read(&tar).unwrap();
     bytes[148..156].copy_from_slice(b"0000000\0");

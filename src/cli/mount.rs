@@ -101,7 +101,7 @@ pub fn run(
         Box::new(env.store()?),
         Options {
             cache_bytes: cache_size as usize,
-            readahead: (2 * cores).max(4),
+            readahead: 8 << 20,
             threads: cores,
         },
     ));

@@ -26,11 +26,23 @@ impl FrameEncoder {
 
 /// Decompresses one frame and checks it: zstd verifies the frame's content checksum,
 /// and the length must be the one the index promises.
+/// Each thread keeps its zstd context, and the output is not zeroed first.
 pub fn decode_frame(compressed: &[u8], expected: usize) -> Result<Vec<u8>, String> {
-    let mut dec = zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?;
-    let out = dec
-        .decompress(compressed, expected.max(1))
-        .map_err(|e| format!("zstd: {e}"))?;
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let mut out = Vec::with_capacity(expected.max(1));
+    DCTX.with(|d| -> Result<(), String> {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
+        }
+        let dec = d.as_mut().expect("set above");
+        dec.decompress_to_buffer(compressed, &mut out)
+            .map(|_| ())
+            .map_err(|e| format!("zstd: {e}"))
+    })?;
     if out.len() != expected {
         return Err(format!(
             "frame holds {} bytes, the index says {expected}",

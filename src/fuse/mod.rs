@@ -291,5 +291,27 @@ pub fn mount(
     }
     cfg.n_threads = Some(threads.max(1));
     cfg.clone_fd = true;
-    fuser::spawn_mount(StrataFs { vfs }, mountpoint, &cfg)
+    let session = fuser::spawn_mount(StrataFs { vfs }, mountpoint, &cfg)?;
+    widen_readahead(mountpoint);
+    Ok(session)
+}
+
+/// Bytes the kernel reads ahead of a sequential reader of the mount.
+const KERNEL_READAHEAD_KIB: u32 = 4096;
+
+/// The kernel reads ahead through FUSE only 128 KiB at a time by default (what it
+/// offers at init); a wider window on the mount's own backing device lets it send
+/// 1 MiB requests ahead of a reader, which the read-ahead threads decode in parallel.
+/// Best effort: only root may write the setting, and the mount works without it.
+fn widen_readahead(mountpoint: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(md) = std::fs::metadata(mountpoint) else {
+        return;
+    };
+    let dev = md.dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let path = format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb");
+    if let Err(e) = std::fs::write(&path, KERNEL_READAHEAD_KIB.to_string()) {
+        tracing::debug!("kernel read-ahead left at its default ({path}: {e})");
+    }
 }

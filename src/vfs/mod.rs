@@ -46,7 +46,7 @@ pub struct Entry {
 
 pub struct Options {
     pub cache_bytes: usize,
-    /// Frames decoded ahead of a sequential reader.
+    /// Bytes decoded ahead of a sequential reader (at least two frames).
     pub readahead: usize,
     /// Threads decoding ahead.
     pub threads: usize,
@@ -146,7 +146,7 @@ impl Vfs {
             store,
             cache: FrameCache::new(opts.cache_bytes),
         });
-        let (tx, rx) = bounded::<Prefetch>(opts.readahead.max(1) * 4);
+        let (tx, rx) = bounded::<Prefetch>(1024);
         for _ in 0..opts.threads.max(1) {
             let rx = rx.clone();
             let core = core.clone();
@@ -166,7 +166,8 @@ impl Vfs {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             prefetch: tx,
-            readahead: opts.readahead,
+            // Frames decoded ahead must not push each other out of the cache.
+            readahead: opts.readahead.min(opts.cache_bytes / 4),
             started: chrono::Utc::now().timestamp(),
         }
     }
@@ -528,7 +529,8 @@ impl Vfs {
         }
         if sequential {
             let id = tree.uid;
-            for i in last + 1..(last + 1 + self.readahead).min(m.frames.len()) {
+            let ahead = (self.readahead / (m.frames[last].size as usize).max(1)).max(2);
+            for i in last + 1..(last + 1 + ahead).min(m.frames.len()) {
                 let f = &m.frames[i];
                 if !self.core.cache.fits(f.size as usize)
                     || self

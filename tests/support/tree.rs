@@ -46,7 +46,7 @@ pub fn odd_tree(root: &Path, big: usize) {
     w("ünïcødé 日本語.txt", "utf-8 content: ✓\n".as_bytes());
     w(&"n".repeat(255), b"255-byte name\n");
     w("empty", b"");
-    w("exactly-one-frame", &vec![7u8; 1 << 20]);
+    w("exactly-four-frames", &vec![7u8; 1 << 20]);
     let mut deep = root.to_path_buf();
     for i in 0..30 {
         deep.push(format!("level-{i:02}-dir"));
