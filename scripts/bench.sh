@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
-ensure_packages "${BUILD_PACKAGES[@]}" zstd tar time python3 sqlite3 curl mariadb-server mariadb-client mydumper borgbackup restic fuse3
+ensure_packages "${BUILD_PACKAGES[@]}" zstd tar time python3 sqlite3 curl mariadb-server mariadb-client mydumper borgbackup restic fuse3 bsdextrautils
 ensure_cargo
 cargo build --release --quiet
 STRATA="$PWD/target/release/strata"
@@ -18,6 +18,24 @@ WORK="${BENCH_DIR:-/var/tmp/strata-bench}"
 RUNS="${BENCH_RUNS:-2}"
 mkdir -p "$WORK"
 SECTIONS="${*:-files mysql mount remote}"
+# Each section adds its goal rows here; they are printed together at the end.
+export BENCH_SUMMARY="$WORK/summary.tsv"
+: > "$BENCH_SUMMARY"
+
+# goal WORK STRATA PEERS RATIO GOAL MET: one row of the closing summary (tab-separated).
+goal() {
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$BENCH_SUMMARY"
+}
+
+# ratio A B: A / B to two decimals.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+# at_most X LIMIT: "yes" when X <= LIMIT.
+at_most() {
+    awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? "yes" : "NO" }'
+}
 
 # measure NAME CMD...: best wall time of $RUNS runs into $t, peak RSS (MiB) into $rss.
 # $BEFORE runs before each run (not timed), $WARM too (to warm caches alike).
@@ -55,3 +73,9 @@ for section in $SECTIONS; do
         *) echo "unknown section $section (files, mysql, mount, remote)" >&2; exit 2 ;;
     esac
 done
+
+if [ -s "$BENCH_SUMMARY" ]; then
+    echo
+    echo "== goals (this run, $(nproc) cores; ratios are strata / the reference in the goal)"
+    { printf 'WORK\tSTRATA\tPEERS\tRATIO\tGOAL\tMET\n'; cat "$BENCH_SUMMARY"; } | column -t -s $'\t'
+fi

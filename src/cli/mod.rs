@@ -170,7 +170,7 @@ enum Command {
         /// An empty directory to mount on.
         mountpoint: PathBuf,
         /// Bytes of decompressed frames kept in memory.
-        #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
+        #[arg(long, default_value = "128MiB", value_parser = parse_bytes)]
         cache_size: u64,
         /// Let other users see the mount (file modes still apply).
         #[arg(long)]

@@ -18,7 +18,7 @@ use cache::FrameCache;
 use crossbeam_channel::{bounded, Sender};
 use inode::Ino;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 pub use tree::Kind;
 use tree::{EventTree, Node};
@@ -88,6 +88,10 @@ const SEQUENTIAL_WINDOW: u64 = 4 << 20;
 struct Handle {
     /// Where the next sequential read would start.
     next: AtomicU64,
+    /// Sequential reads in a row: the read-ahead doubles with each, from two frames up
+    /// to `Vfs::readahead` bytes, so that a random reader that happens to land near its
+    /// last read does not set off a long read-ahead.
+    streak: AtomicU32,
     /// Hashes of a member read strictly in order from its first byte, checked when the
     /// read reaches its end; `None` once a read went elsewhere.
     whole: Mutex<Option<(u64, WholeCheck)>>,
@@ -395,6 +399,7 @@ impl Vfs {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         let h = Arc::new(Handle {
             next: AtomicU64::new(0),
+            streak: AtomicU32::new(0),
             whole: Mutex::new(Some((0, WholeCheck::reading()))),
         });
         self.handles.lock().expect("handles lock").insert(fh, h);
@@ -444,12 +449,17 @@ impl Vfs {
         let handle = self.handles.lock().expect("handles lock").get(&fh).cloned();
         // The kernel's own read-ahead sends requests out of order on several threads:
         // near the last end counts as sequential.
-        let sequential = handle.as_ref().is_some_and(|h| {
-            h.next.swap(end, Ordering::Relaxed).abs_diff(offset) <= SEQUENTIAL_WINDOW
+        let streak = handle.as_ref().map_or(0, |h| {
+            if h.next.swap(end, Ordering::Relaxed).abs_diff(offset) <= SEQUENTIAL_WINDOW {
+                h.streak.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+            } else {
+                h.streak.store(0, Ordering::Relaxed);
+                0
+            }
         });
         let mut out = Vec::with_capacity((end - offset) as usize);
         if node.parts.is_empty() {
-            self.read_member(&tree, local, offset, end, sequential, &mut out)?;
+            self.read_member(&tree, local, offset, end, streak, &mut out)?;
             if let Some(h) = &handle {
                 self.check_whole(&tree, local, h, offset, &out)?;
             }
@@ -461,7 +471,7 @@ impl Vfs {
             let psize = tree.nodes[p as usize].size;
             let (a, b) = (offset.max(base), end.min(base + psize));
             if a < b {
-                self.read_member(&tree, p, a - base, b - base, sequential, &mut out)?;
+                self.read_member(&tree, p, a - base, b - base, streak, &mut out)?;
             }
             base += psize;
             if base >= end {
@@ -500,14 +510,14 @@ impl Vfs {
     }
 
     /// Appends bytes `[offset, end)` of member node `local` to `out`, decoding ahead
-    /// for sequential readers.
+    /// for sequential readers (`streak` sequential reads in a row).
     fn read_member(
         &self,
         tree: &Arc<EventTree>,
         local: u32,
         offset: u64,
         end: u64,
-        sequential: bool,
+        streak: u32,
         out: &mut Vec<u8>,
     ) -> std::result::Result<(), i32> {
         let m = self.member(tree, local)?;
@@ -527,9 +537,10 @@ impl Vfs {
             out.extend_from_slice(&data[a as usize..b as usize]);
             last = i;
         }
-        if sequential {
+        if streak > 0 {
             let id = tree.uid;
-            let ahead = (self.readahead / (m.frames[last].size as usize).max(1)).max(2);
+            let most = (self.readahead / (m.frames[last].size as usize).max(1)).max(2);
+            let ahead = most.min(1 << streak.min(16));
             for i in last + 1..(last + 1 + ahead).min(m.frames.len()) {
                 let f = &m.frames[i];
                 if !self.core.cache.fits(f.size as usize)
