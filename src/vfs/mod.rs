@@ -38,6 +38,42 @@ pub struct Attr {
     pub immutable: bool,
 }
 
+/// The bytes of one read: a slice of one cached frame, handed to the reply without a
+/// copy, or the bytes of several frames gathered.
+pub enum Data {
+    Empty,
+    Frame(Arc<Vec<u8>>, std::ops::Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl Data {
+    /// Appends `frame[range]`; `want` is the size of the whole read.
+    fn push(&mut self, frame: Arc<Vec<u8>>, range: std::ops::Range<usize>, want: usize) {
+        match self {
+            Data::Empty => *self = Data::Frame(frame, range),
+            Data::Frame(f, r) => {
+                let mut v = Vec::with_capacity(want);
+                v.extend_from_slice(&f[r.clone()]);
+                v.extend_from_slice(&frame[range]);
+                *self = Data::Owned(v);
+            }
+            Data::Owned(v) => v.extend_from_slice(&frame[range]),
+        }
+    }
+}
+
+impl std::ops::Deref for Data {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Data::Empty => &[],
+            Data::Frame(f, r) => &f[r.clone()],
+            Data::Owned(v) => v,
+        }
+    }
+}
+
 pub struct Entry {
     pub ino: u64,
     pub kind: Kind,
@@ -436,7 +472,7 @@ impl Vfs {
         fh: u64,
         offset: u64,
         size: usize,
-    ) -> std::result::Result<Vec<u8>, i32> {
+    ) -> std::result::Result<Data, i32> {
         let Some(Ino::Node(id, local)) = inode::decode(ino) else {
             return Err(libc::EISDIR);
         };
@@ -444,7 +480,7 @@ impl Vfs {
         let node = tree.nodes.get(local as usize).ok_or(libc::ENOENT)?;
         let end = (offset + size as u64).min(node.size);
         if offset >= end {
-            return Ok(Vec::new());
+            return Ok(Data::Empty);
         }
         let handle = self.handles.lock().expect("handles lock").get(&fh).cloned();
         // The kernel's own read-ahead sends requests out of order on several threads:
@@ -457,9 +493,10 @@ impl Vfs {
                 0
             }
         });
-        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut out = Data::Empty;
+        let want = (end - offset) as usize;
         if node.parts.is_empty() {
-            self.read_member(&tree, local, offset, end, streak, &mut out)?;
+            self.read_member(&tree, local, (offset, end), streak, &mut out, want)?;
             if let Some(h) = &handle {
                 self.check_whole(&tree, local, h, offset, &out)?;
             }
@@ -471,7 +508,7 @@ impl Vfs {
             let psize = tree.nodes[p as usize].size;
             let (a, b) = (offset.max(base), end.min(base + psize));
             if a < b {
-                self.read_member(&tree, p, a - base, b - base, streak, &mut out)?;
+                self.read_member(&tree, p, (a - base, b - base), streak, &mut out, want)?;
             }
             base += psize;
             if base >= end {
@@ -509,16 +546,17 @@ impl Vfs {
         check.finish(&tree.event.file, &m).map_err(|e| errno(&e))
     }
 
-    /// Appends bytes `[offset, end)` of member node `local` to `out`, decoding ahead
-    /// for sequential readers (`streak` sequential reads in a row).
+    /// Appends bytes `[offset, end)` of member node `local` to `out` (a read of `want`
+    /// bytes), decoding ahead for sequential readers (`streak` sequential reads in a
+    /// row).
     fn read_member(
         &self,
         tree: &Arc<EventTree>,
         local: u32,
-        offset: u64,
-        end: u64,
+        (offset, end): (u64, u64),
         streak: u32,
-        out: &mut Vec<u8>,
+        out: &mut Data,
+        want: usize,
     ) -> std::result::Result<(), i32> {
         let m = self.member(tree, local)?;
         let end = end.min(m.size);
@@ -534,7 +572,7 @@ impl Vfs {
             let data = self.core.frame(tree, local, &m, i).map_err(|e| errno(&e))?;
             let a = offset.max(f.uoffset) - f.uoffset;
             let b = end.min(f.uoffset + f.size as u64) - f.uoffset;
-            out.extend_from_slice(&data[a as usize..b as usize]);
+            out.push(data, a as usize..b as usize, want);
             last = i;
         }
         if streak > 0 {
