@@ -162,6 +162,18 @@ fn random_preads_of_a_multi_frame_member_return_the_right_bytes() {
     assert_eq!(f.read_at(&mut b, (256 << 10) - 5).unwrap(), 10);
     assert_eq!(&b[..], &want[(256 << 10) - 5..(256 << 10) + 5]);
     assert_eq!(f.read_at(&mut b, want.len() as u64).unwrap(), 0);
+    // A sequential read of the whole file (read-ahead ramping up) gives every byte.
+    let mut all = Vec::new();
+    std::io::Read::read_to_end(&mut &f, &mut all).unwrap();
+    assert!(all == want, "sequential read differs");
+    // As root, strata widened the kernel's read-ahead on the mount's own device.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(&mnt).unwrap().dev();
+        let (major, minor) = (libc::major(dev), libc::minor(dev));
+        let ra = std::fs::read_to_string(format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb"));
+        assert_eq!(ra.unwrap().trim(), "4096");
+    }
 }
 
 #[test]
