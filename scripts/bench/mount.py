@@ -156,9 +156,10 @@ def main():
     if not os.path.isdir(os.path.join(B, "restic")) and shutil.which("restic"):
         sh("restic", "init", "--repository-version", "2", "--repo", os.path.join(B, "restic"), stdout=subprocess.DEVNULL)
         sh("restic", "backup", "--compression", "auto", "--repo", os.path.join(B, "restic"), SRC, stdout=subprocess.DEVNULL)
-    tarzst = os.path.join(B, "src.tar.zst")
+    # Many frames (pzstd), so that ratarmount's indexed_zstd can seek.
+    tarzst = os.path.join(B, "src-pzstd.tar.zst")
     if not os.path.exists(tarzst):
-        sh("sh", "-c", f"tar -C '{SRC}' -cf - orders.sql | zstd -q -3 -T0 -o '{tarzst}'")
+        sh("sh", "-c", f"tar -C '{SRC}' -cf - orders.sql | pzstd -q -3 -p 2 -o '{tarzst}'")
 
     rel = SRC.lstrip("/") + "/orders.sql"
     contenders = [("strata mount", [STRATA, "--config", cfg, "mount", os.path.join(B, "m-strata")],
@@ -216,6 +217,7 @@ def main():
     if "strata mount" in results:
         s, p50, p99, hwm = results["strata mount"]
         peers = {n: r for n, r in results.items() if n != "strata mount"}
+        others = [r[1] for n, r in peers.items() if not n.startswith("strata")]
         for name, r in peers.items():
             print(f"ratio strata / {name} (cold sequential): {s / r[0]:.2f}  (below 1: strata is faster)")
         print(f"ratio strata / zstd -d (cold sequential): {s / limit:.2f}  (goal: at most 0.9)")
@@ -224,7 +226,7 @@ def main():
              f"{s / limit:.2f}", "<= 0.90 x zstd -d", "yes" if s / limit <= 0.9 else "NO")
         goal("mount: cold random 4 KiB pread p50 / p99", f"{p50:.2f} / {p99:.2f} ms",
              "; ".join(f"{n} {r[1]:.2f} / {r[2]:.2f} ms" for n, r in peers.items()),
-             f"{p50 / min([r[1] for r in peers.values()] or [p50]):.2f} (p50)", "p50 < 1 ms, p99 < 3 ms",
+             f"{p50 / min(others or [p50]):.2f} (p50 / best peer)", "p50 < 1 ms, p99 < 3 ms",
              "yes" if p50 < 1 and p99 < 3 else "NO")
         if hwm is not None:
             budget = CACHE_MIB + 64
