@@ -12,6 +12,7 @@ SRC = os.path.join(B, "src")
 TABLE = os.path.join(SRC, "orders.sql")
 SIZE = int(os.environ.get("BENCH_MOUNT_MB", "600")) << 20
 VENV = "/opt/strata-bench-venv"
+RUNS = int(os.environ.get("BENCH_RUNS", "2"))
 # `strata mount`'s default --cache-size, in MiB.
 CACHE_MIB = 128
 ENV = dict(os.environ, RESTIC_PASSWORD="bench", BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes")
@@ -179,11 +180,14 @@ def main():
     only = os.environ.get("BENCH_MOUNT_ONLY")
     if only:
         contenders = [c for c in contenders if c[0].startswith(only)]
-    print(f"\n== mount: reads of a {SIZE >> 20} MiB table dump, {os.cpu_count()} cores")
-    drop_caches()
-    t0 = time.perf_counter()
-    subprocess.run(["zstd", "-q", "-d", "-c", limit_file], stdout=subprocess.DEVNULL, check=True)
-    limit = time.perf_counter() - t0
+    print(f"\n== mount: reads of a {SIZE >> 20} MiB table dump, {os.cpu_count()} cores, "
+          f"cold sequential best of {RUNS}")
+    limit = None
+    for _ in range(RUNS):
+        drop_caches()
+        t0 = time.perf_counter()
+        subprocess.run(["zstd", "-q", "-d", "-c", limit_file], stdout=subprocess.DEVNULL, check=True)
+        limit = min(limit or 1e9, time.perf_counter() - t0)
     print(f"{'zstd -d -c (the limit, cold)':44s} {limit:8.2f} s  {SIZE / limit / 2**20:7.0f} MiB/s")
     rng = random.Random(1)
     offsets = [rng.randrange(0, SIZE - 4096) for _ in range(300)]
@@ -196,9 +200,15 @@ def main():
             continue
         try:
             target = os.path.join(mnt, path)
+            # Cold sequential: best of RUNS, each on a fresh mount with dropped caches.
             drop_caches()
             cold = timed_read(target)
             warm = timed_read(target)
+            for _ in range(RUNS - 1):
+                m.close()
+                m = Mount(argv, mnt, path)
+                drop_caches()
+                cold = min(cold, timed_read(target))
             m.close()
             m = Mount(argv, mnt, path)
             drop_caches()

@@ -227,6 +227,34 @@ mod tests {
     }
 
     #[test]
+    fn rows_written_into_the_pending_frame_are_cut_at_frame_size() {
+        let mut w = FramedWriter::new(Vec::new(), 1, 4096).unwrap();
+        let mut want = Vec::new();
+        for i in 0..2000u32 {
+            let row = format!("({i},'row {i}'),\n");
+            w.pending().extend_from_slice(row.as_bytes());
+            want.extend_from_slice(row.as_bytes());
+            w.cut().unwrap();
+        }
+        w.write_all(b"tail").unwrap();
+        want.extend_from_slice(b"tail");
+        let (out, f) = w.finish().unwrap();
+        let (last, full) = f.frames.split_last().unwrap();
+        assert!(full.iter().all(|&(_, d)| d == 4096));
+        assert_eq!(last.1 as usize, want.len() % 4096);
+        let mut at = 0;
+        let mut back = Vec::new();
+        for (c, d) in f.frames {
+            back.extend(decode_frame(&out[at..at + c as usize], d as usize).unwrap());
+            at += c as usize;
+        }
+        assert_eq!(back, want);
+        let mut h = ContentHash::default();
+        h.update(&want);
+        assert_eq!((f.sha256, f.blake3), h.finish());
+    }
+
+    #[test]
     fn the_framed_writer_cuts_frames_and_hashes_the_stream() {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 13) as u8).collect();
         let mut w = FramedWriter::new(Vec::new(), 3, 4096).unwrap();
