@@ -805,3 +805,86 @@ fn backups_taken_while_ddl_runs_restore_with_schema_and_data_agreeing() {
         .unwrap();
     db1.root_sql(&format!("DROP DATABASE `{name}`")).unwrap();
 }
+
+#[test]
+fn diff_rows_reports_updated_inserted_and_deleted_rows_by_key() {
+    let Some(db1) = mariadb::shared() else { return };
+    let name = fresh_db("rowdiff");
+    db1.root_sql(&format!(
+        "CREATE DATABASE `{name}`;
+         CREATE TABLE `{name}`.pairs (a INT, b VARCHAR(10), v TEXT, PRIMARY KEY (a, b));
+         INSERT INTO `{name}`.pairs VALUES (1,'x','one'),(1,'y','two, it''s'),(2,'x','gone'),(3,'z','same');
+         CREATE TABLE `{name}`.bag (v INT, w TEXT);
+         INSERT INTO `{name}`.bag VALUES (1,'a'),(1,'a'),(2,'b');"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    // Small ranges on two connections: the big table is cut, the diff must not care.
+    s.write_config(&source(&s, db1, &[&name], "chunk_rows = 2\nthreads = 2"));
+    s.cmd(&["backup"]).assert().code(0);
+    db1.root_sql(&format!(
+        "UPDATE `{name}`.pairs SET v = 'TWO' WHERE a = 1 AND b = 'y';
+         DELETE FROM `{name}`.pairs WHERE a = 2;
+         INSERT INTO `{name}`.pairs VALUES (4,'w','new');
+         DELETE FROM `{name}`.bag WHERE v = 1 LIMIT 1;
+         INSERT INTO `{name}`.bag VALUES (3,'c');"
+    ))
+    .unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+    let pairs = format!("db/{name}/pairs.sql");
+    let run = |args: &[&str]| {
+        let out = s.cmd(args).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        (
+            out.status.code(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, text, _) = run(&["diff", "1", "2", &pairs, "--rows"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        text,
+        "~ (1,'y','two, it\\'s')\n  -> (1,'y','TWO')\n+ (4,'w','new')\n- (2,'x','gone')\n\
+         # 1 added, 1 removed, 1 changed (4 -> 4 rows)\n"
+    );
+    let (_, json, _) = run(&["diff", "1", "2", &pairs, "--rows", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let changes = v["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 3);
+    assert_eq!(changes[0]["change"], "changed");
+    assert_eq!(changes[0]["key"], "1,'y'");
+    assert_eq!(changes[1]["new"], "(4,'w','new')");
+    assert_eq!(v["stat"]["changed"], 1);
+    let (_, stat, _) = run(&["diff", "1", "2", &pairs, "--stat", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stat).unwrap();
+    assert_eq!(
+        (&v["added"], &v["removed"], &v["changed"], &v["new_rows"]),
+        (&1.into(), &1.into(), &1.into(), &4.into())
+    );
+
+    // Without a key, rows are matched whole: one copy of (1,'a') went, (3,'c') came.
+    let (code, text, _) = run(&["diff", "1", "2", &format!("db/{name}/bag.sql"), "--stat"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(text, "1 added, 1 removed, 0 changed (3 -> 3 rows)\n");
+    let (code, text, _) = run(&["diff", "2", "2", &pairs, "--rows"]);
+    assert_eq!(
+        (code, text.as_str()),
+        (Some(0), "# 0 added, 0 removed, 0 changed (4 -> 4 rows)\n")
+    );
+
+    // Not a table, or more than one path: a clear error.
+    let (code, _, err) = run(&[
+        "diff",
+        "1",
+        "2",
+        &format!("db/{name}/.database.sql"),
+        "--rows",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a table dump"), "{err}");
+    let (code, _, err) = run(&["diff", "1", "2", &pairs, &pairs, "--rows"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("one table member"), "{err}");
+}

@@ -231,3 +231,96 @@ pub fn diff(
         exit::WARN
     })
 }
+
+/// `strata diff A B PATH --rows|--stat`: the row changes of one table member, streamed.
+pub fn row_diff(
+    env: &Env,
+    (old, new): (EventRef, EventRef),
+    paths: &[String],
+    as_json: bool,
+    stat_only: bool,
+) -> Result<u8> {
+    let [path] = paths else {
+        return Err(Error::Other(
+            "--rows and --stat compare one table member: give its path, e.g. db/shop/orders.sql"
+                .into(),
+        ));
+    };
+    let path = path.trim_matches('/');
+    let cat = env.catalog()?;
+    let (a, b) = (
+        ops::complete_event(&cat, old)?,
+        ops::complete_event(&cat, new)?,
+    );
+    let table = |id: i64| -> Result<crate::model::Member> {
+        let m = cat.member(id, path)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "no member {path} in event {id}; `strata show {id}` lists them"
+            ))
+        })?;
+        if m.kind != crate::model::MemberKind::Table {
+            return Err(Error::Other(format!(
+                "{path} is a {}, not a table dump: --rows compares tables",
+                m.kind.as_str()
+            )));
+        }
+        Ok(m)
+    };
+    let (ma, mb) = (table(a.id)?, table(b.id)?);
+    let store = env.store()?;
+    let ra = ops::read::member(&store, &a.file, &ma)?;
+    let rb = ops::read::member(&store, &b.file, &mb)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let stdout = |e: std::io::Error| Error::io("stdout", e);
+    if as_json && !stat_only {
+        out.write_all(b"{\"changes\":[").map_err(stdout)?;
+    }
+    let mut first = true;
+    let stat = ops::rowdiff::rows(ra, rb, ma.size + mb.size, &mut |c| {
+        use ops::rowdiff::RowChange;
+        if stat_only {
+            return Ok(());
+        }
+        if as_json {
+            let sep = if std::mem::take(&mut first) { "" } else { "," };
+            let line = serde_json::to_string(&c).expect("json");
+            return write!(out, "{sep}\n{line}").map_err(stdout);
+        }
+        let (old, new) = (c.old.unwrap_or_default(), c.new.unwrap_or_default());
+        match c.change {
+            RowChange::Added => writeln!(out, "+ {new}"),
+            RowChange::Removed => writeln!(out, "- {old}"),
+            RowChange::Changed => writeln!(out, "~ {old}\n  -> {new}"),
+        }
+        .map_err(stdout)
+    })
+    .map_err(|e| Error::Other(format!("{path}: {e}")))?;
+    if as_json {
+        let s = serde_json::to_string(&stat).expect("json");
+        if stat_only {
+            writeln!(out, "{s}")
+        } else {
+            writeln!(out, "\n],\"stat\":{s}}}")
+        }
+        .map_err(stdout)?;
+    } else {
+        writeln!(
+            out,
+            "{}{} added, {} removed, {} changed ({} -> {} rows)",
+            if stat_only { "" } else { "# " },
+            stat.added,
+            stat.removed,
+            stat.changed,
+            stat.old_rows,
+            stat.new_rows
+        )
+        .map_err(stdout)?;
+    }
+    out.flush().map_err(stdout)?;
+    env.report_fetched(&store);
+    Ok(if stat.added + stat.removed + stat.changed == 0 {
+        exit::OK
+    } else {
+        exit::WARN
+    })
+}

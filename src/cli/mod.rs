@@ -92,6 +92,13 @@ enum Command {
         /// Print JSON instead of one line per change.
         #[arg(long)]
         json: bool,
+        /// The rows added, removed and changed in one table member
+        /// (`db/<database>/<table>.sql`), keyed by its primary key.
+        #[arg(long)]
+        rows: bool,
+        /// Like --rows, printing only the counts.
+        #[arg(long)]
+        stat: bool,
     },
     /// Check archives, sidecars and the catalog against each other, frame by frame
     /// (exit 0 sound, 1 damage found, 2 trouble). Without EVENT or --all: the latest event.
@@ -329,6 +336,15 @@ pub fn run() -> Result<u8> {
             new,
             ref paths,
             json,
+            rows,
+            stat,
+        } if rows || stat => browse::row_diff(&env, (old, new), paths, json, stat),
+        Command::Diff {
+            old,
+            new,
+            ref paths,
+            json,
+            ..
         } => browse::diff(&env, old, new, paths, json),
         Command::Reindex { from: None, .. } => repair::reindex(&env),
         Command::Reindex {

@@ -8,6 +8,7 @@ pub mod meta;
 pub mod metrics;
 pub mod names;
 pub mod seekable;
+pub mod sqldump;
 pub mod tarhdr;
 
 /// Name of the last tar entry of every archive.

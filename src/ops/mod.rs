@@ -14,6 +14,7 @@ pub mod reindex;
 pub mod remote;
 pub mod restore;
 pub mod retention;
+pub mod rowdiff;
 pub mod sidecars;
 pub mod upload;
 pub mod verify;
