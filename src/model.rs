@@ -79,6 +79,9 @@ pub enum MemberKind {
     Database,
     /// Views, triggers, routines and events of a database: `<source>/<db>/.objects.sql`.
     Objects,
+    /// A binary log file of a MySQL source as the server wrote it:
+    /// `<source>/binlog/<file>`.
+    Binlog,
 }
 
 impl MemberKind {
@@ -91,6 +94,7 @@ impl MemberKind {
             MemberKind::Table => "table",
             MemberKind::Database => "database",
             MemberKind::Objects => "objects",
+            MemberKind::Binlog => "binlog",
         }
     }
 
@@ -103,6 +107,7 @@ impl MemberKind {
             "table" => MemberKind::Table,
             "database" => MemberKind::Database,
             "objects" => MemberKind::Objects,
+            "binlog" => MemberKind::Binlog,
             _ => return None,
         })
     }
@@ -190,6 +195,9 @@ pub trait MemberSink {
     fn warn(&mut self, message: String);
     /// Records a fact about the event (binlog position, GTID) for `.meta` and the catalog.
     fn note(&mut self, key: String, value: String);
+    /// The newest value of `key` noted by an earlier complete or partial event (where
+    /// the previous backup left the binlog, for one).
+    fn previous(&self, key: &str) -> Option<String>;
     /// Where and how sources that compress on their own threads spool their frames.
     fn spool(&self) -> Spool;
     /// Adds a content member made of parts already cut into frames and compressed into

@@ -888,3 +888,135 @@ fn diff_rows_reports_updated_inserted_and_deleted_rows_by_key() {
     assert_eq!(code, Some(2));
     assert!(err.contains("one table member"), "{err}");
 }
+
+#[test]
+fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() {
+    let Some(db1) = mariadb::shared() else { return };
+    let name = fresh_db("binlogs");
+    db1.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB;
+         INSERT INTO `{name}`.t VALUES (1, 'base');"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    s.write_config(&source(&s, db1, &[&name], "binlogs = true"));
+    s.cmd(&["backup"]).assert().code(0);
+    let first = s.events()[0].clone();
+    let at1 = format!(
+        "{}:{}",
+        first.info["db.binlog_file"], first.info["db.binlog_position"]
+    );
+    assert_eq!(
+        first.info["db.binlog_from"], at1,
+        "the first backup captures nothing"
+    );
+
+    db1.root_sql(&format!(
+        "INSERT INTO `{name}`.t VALUES (2, 'marker-one'); FLUSH BINARY LOGS;
+         INSERT INTO `{name}`.t VALUES (3, 'marker-two');"
+    ))
+    .unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+    let second = s.events()[1].clone();
+    assert_eq!(second.info["db.binlog_from"], at1);
+    let at2 = format!(
+        "{}:{}",
+        second.info["db.binlog_file"], second.info["db.binlog_position"]
+    );
+    assert_eq!(second.info["db.binlog_to"], at2);
+    let (t0, t1): (i64, i64) = (
+        second.info["db.binlog_first_time"].parse().unwrap(),
+        second.info["db.binlog_last_time"].parse().unwrap(),
+    );
+    assert!(first.start_time - 5 <= t0 && t0 <= t1 && t1 <= second.end_time.unwrap() + 5);
+    let logs: Vec<strata::model::Member> = s
+        .catalog()
+        .members(second.id)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == strata::model::MemberKind::Binlog)
+        .collect();
+    assert!(logs.len() >= 2, "the flush rotated the log: {logs:?}");
+    let mut text = String::new();
+    for m in &logs {
+        let file = m.path.rsplit('/').next().unwrap().to_string();
+        let bytes = cat(&s, second.id, &m.path);
+        // As the server wrote it: the file on the server starts with these bytes. Only
+        // the in-use flag of the file's first event differs while the server still
+        // writes the file (it clears the flag in what it sends, and in its own file
+        // when it closes it).
+        let mut server = std::fs::read(db1.datadir.join(&file)).unwrap();
+        let open = m.path == logs.last().unwrap().path;
+        if open {
+            server[21] &= !1;
+        }
+        assert!(
+            bytes.len() > 4 && server.starts_with(&bytes),
+            "{file} differs"
+        );
+        if !open {
+            assert_eq!(bytes.len(), server.len(), "{file} is closed: copied whole");
+        }
+        // And mariadb-binlog reads the stored copy as it is.
+        let copy = s.path().join(&file);
+        std::fs::write(&copy, &bytes).unwrap();
+        let out = std::process::Command::new("mariadb-binlog")
+            .arg("--no-defaults")
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text += &String::from_utf8_lossy(&out.stdout);
+    }
+    assert!(
+        text.contains("marker-one") && text.contains("marker-two"),
+        "{text}"
+    );
+
+    // The server purges the log the last backup stopped in: a gap, reported.
+    db1.root_sql("FLUSH BINARY LOGS").unwrap();
+    let current = db1.root_sql("SHOW MASTER STATUS").unwrap();
+    let current = current
+        .lines()
+        .last()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    // MariaDB keeps a log until its binlog checkpoint has moved on: retry a while.
+    let stopped_in = second.info["db.binlog_file"].clone();
+    for _ in 0..100 {
+        db1.root_sql(&format!("PURGE BINARY LOGS TO '{current}'"))
+            .unwrap();
+        if !db1
+            .root_sql("SHOW BINARY LOGS")
+            .unwrap()
+            .contains(&stopped_in)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a gap is a warning; purged to {current}: {:?} {:?}",
+        db1.root_sql("SHOW BINARY LOGS"),
+        s.events()[2].info
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("binlog gap"), "{err}");
+    let third = s.events()[2].clone();
+    assert!(
+        third.info["db.binlog_gap"].starts_with(&at2),
+        "{:?}",
+        third.info
+    );
+    assert_eq!(third.status(), "warnings");
+}

@@ -20,6 +20,8 @@ pub struct Settings {
     pub frame_size: usize,
     /// Where sources that compress on their own threads spool (created on demand).
     pub spool_dir: std::path::PathBuf,
+    /// What earlier events noted, newest first per key (see [`MemberSink::previous`]).
+    pub previous: BTreeMap<String, String>,
 }
 
 /// What the sources reported besides their members.
@@ -54,6 +56,7 @@ struct Sink<'a> {
     /// Frame buffers the workers are done with, reused without zeroing them again.
     free: Receiver<Vec<u8>>,
     spool: Spool,
+    previous: &'a BTreeMap<String, String>,
     outcome: &'a mut Outcome,
 }
 
@@ -157,6 +160,10 @@ impl MemberSink for Sink<'_> {
         self.spool.clone()
     }
 
+    fn previous(&self, key: &str) -> Option<String> {
+        self.previous.get(key).cloned()
+    }
+
     fn spooled(
         &mut self,
         member: Member,
@@ -208,6 +215,7 @@ where
                     done,
                     free: free_rx,
                     spool,
+                    previous: &settings.previous,
                     outcome: &mut outcome,
                 };
                 let r = produce(&mut sink);

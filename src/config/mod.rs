@@ -350,6 +350,7 @@ impl Config {
                 level,
                 frame_size: frame_size as usize,
                 spool_dir: repository.join(".spool"),
+                previous: Default::default(),
             },
             sources,
             targets,

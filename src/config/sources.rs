@@ -40,6 +40,7 @@ pub(super) struct RawSource {
     schema_dir: Option<PathBuf>,
     threads: Option<usize>,
     chunk_rows: Option<u64>,
+    binlogs: Option<bool>,
     insert_bytes: Option<Size>,
     lock_wait_timeout: Option<u64>,
     long_query_guard: Option<u64>,
@@ -78,6 +79,7 @@ impl RawSource {
         add("schema_dir", self.schema_dir.is_some());
         add("threads", self.threads.is_some());
         add("chunk_rows", self.chunk_rows.is_some());
+        add("binlogs", self.binlogs.is_some());
         add("insert_bytes", self.insert_bytes.is_some());
         add("lock_wait_timeout", self.lock_wait_timeout.is_some());
         add("long_query_guard", self.long_query_guard.is_some());
@@ -106,6 +108,7 @@ pub(super) const MYSQL_KEYS: &[&str] = &[
     "schema_dir",
     "threads",
     "chunk_rows",
+    "binlogs",
     "insert_bytes",
     "lock_wait_timeout",
     "long_query_guard",
@@ -253,6 +256,7 @@ pub(super) fn mysql(
         insert_bytes: insert_bytes as usize,
         lock_wait_timeout: s.lock_wait_timeout.unwrap_or(60),
         long_query_guard: s.long_query_guard.unwrap_or(300),
+        binlogs: s.binlogs.unwrap_or(false),
         name,
     }))
 }

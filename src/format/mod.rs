@@ -2,6 +2,7 @@
 //! zstd seekable format's seek table, and the JSON manifest. `docs/FORMAT.md` is the
 //! prose version of this module; change both together.
 
+pub mod binlog;
 pub mod frame;
 pub mod manifest;
 pub mod meta;

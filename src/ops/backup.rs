@@ -93,17 +93,35 @@ struct Produced {
     failed: Vec<String>,
 }
 
+/// The newest value of every key noted by complete or partial events, for sources that
+/// continue where the last backup stopped (binlog capture).
+fn previous_notes(cat: &Catalog) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut events = cat.events()?;
+    events.sort_by_key(|e| std::cmp::Reverse(e.id));
+    for e in events {
+        if e.is_readable() {
+            for (k, v) in e.info {
+                out.entry(k).or_insert(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn produce(
     writer: &mut ArchiveWriter,
     ev: &mut Event,
     plan: &Plan,
     spool_dir: &Path,
+    previous: std::collections::BTreeMap<String, String>,
 ) -> Result<Produced> {
     let mut failed: Vec<String> = Vec::new();
     let sources = &plan.sources;
     let errs = &mut failed;
     let mut settings = plan.settings.clone();
     settings.spool_dir = spool_dir.to_path_buf();
+    settings.previous = previous;
     let ran = pipeline::run(writer, settings, plan.progress, move |sink| {
         for s in sources {
             if let Err(e) = s.run(sink) {
@@ -174,7 +192,11 @@ pub fn run(plan: Plan) -> Result<Report> {
         Err(e) => return Err(fail(&cat, &tar, &mut ev, &[], &[], e)),
     };
     let spool_dir = plan.repo.join(format!(".spool-{id}"));
-    let produced = match produce(&mut writer, &mut ev, &plan, &spool_dir) {
+    let previous = match previous_notes(&cat) {
+        Ok(p) => p,
+        Err(e) => return Err(fail(&cat, &tar, &mut ev, &[], &[], e)),
+    };
+    let produced = match produce(&mut writer, &mut ev, &plan, &spool_dir, previous) {
         Ok(p) => p,
         Err(e) => {
             let members = writer.members().to_vec();

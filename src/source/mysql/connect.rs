@@ -117,6 +117,67 @@ impl Connect {
         Ok(b)
     }
 
+    /// A `[client]` option file (mode 0600, removed when dropped) with the user,
+    /// password, server and TLS settings, for the server's own tools
+    /// (`mariadb-binlog`): the password never reaches their argv or environment.
+    pub fn defaults_file(&self) -> Result<tempfile::NamedTempFile> {
+        use std::io::Write;
+        let cnf = my_cnf();
+        let get = |k: &str| cnf.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let quote = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut text = String::from("[client]\n");
+        let user = self
+            .user
+            .clone()
+            .or_else(|| get("user"))
+            .unwrap_or_else(|| "root".into());
+        text += &format!("user={}\n", quote(&user));
+        if let Some(p) = self.password(&cnf)? {
+            text += &format!("password={}\n", quote(&p));
+        }
+        match &self.socket {
+            Some(s) => {
+                text += &format!(
+                    "socket={}\nprotocol=socket\n",
+                    quote(&s.display().to_string())
+                )
+            }
+            None => {
+                let host = self.host.clone().unwrap_or_else(|| "localhost".into());
+                text += &format!(
+                    "host={}\nport={}\nprotocol=tcp\n",
+                    quote(&host),
+                    self.port.unwrap_or(3306)
+                );
+            }
+        }
+        if let Some(t) = &self.tls {
+            text += "ssl=1\n";
+            if let Some(ca) = &t.ca {
+                text += &format!("ssl-ca={}\n", quote(&ca.display().to_string()));
+            }
+            if let (Some(c), Some(k)) = (&t.cert, &t.key) {
+                text += &format!(
+                    "ssl-cert={}\nssl-key={}\n",
+                    quote(&c.display().to_string()),
+                    quote(&k.display().to_string())
+                );
+            }
+            if t.verify_identity {
+                text += "ssl-verify-server-cert\n";
+            }
+        }
+        let mut f = tempfile::Builder::new()
+            .prefix("strata-client-")
+            .suffix(".cnf")
+            .tempfile()
+            .map_err(|e| Error::io("cannot create a client option file", e))?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.flush())
+            .map_err(|e| Error::io("cannot write a client option file", e))?;
+        Ok(f)
+    }
+
     /// Opens a session in utf8mb4, UTC, with a neutral sql_mode and long timeouts.
     pub fn connect(&self) -> Result<Conn> {
         let opts = self.opts()?;

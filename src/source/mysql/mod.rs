@@ -8,6 +8,7 @@
 //! a spool file; members are handed to the archive in a fixed order: per database,
 //! `.database.sql`, every `<table>.sql`, then `.objects.sql`.
 
+pub mod binlog;
 pub mod connect;
 pub mod dump;
 pub mod objects;
@@ -66,6 +67,8 @@ pub struct MysqlSource {
     /// Queries running longer than this many seconds make the backup wait (then fail)
     /// rather than queue everything behind the global read lock.
     pub long_query_guard: u64,
+    /// Capture the binary logs written since the previous backup (`binlog` module).
+    pub binlogs: bool,
 }
 
 enum Plan {
@@ -308,7 +311,12 @@ impl MysqlSource {
 
     /// Takes the global read lock, starts a snapshot on every worker connection and
     /// records where the binlog stands.
-    fn snapshot(&self, c0: &mut Conn, conns: &mut [Conn], sink: &mut dyn MemberSink) -> Result<()> {
+    fn snapshot(
+        &self,
+        c0: &mut Conn,
+        conns: &mut [Conn],
+        sink: &mut dyn MemberSink,
+    ) -> Result<Option<binlog::Position>> {
         let c = &self.connect;
         c0.query_drop(format!(
             "SET SESSION lock_wait_timeout = {}",
@@ -344,12 +352,14 @@ impl MysqlSource {
                 None
             }
         };
+        let mut at = None;
         if let Some(row) = status {
             let file: Option<String> = row.get(0);
             let pos: Option<u64> = row.get(1);
             if let (Some(f), Some(p)) = (file, pos) {
-                sink.note(format!("{}.binlog_file", self.name), f);
+                sink.note(format!("{}.binlog_file", self.name), f.clone());
                 sink.note(format!("{}.binlog_position", self.name), p.to_string());
+                at = Some(binlog::Position { file: f, pos: p });
             }
         }
         let gtid: Option<String> = c0
@@ -359,7 +369,28 @@ impl MysqlSource {
         if let Some(g) = gtid.filter(|g| !g.is_empty()) {
             sink.note(format!("{}.gtid", self.name), g);
         }
-        Ok(())
+        Ok(at)
+    }
+
+    /// Captures the binlogs since the previous backup's position up to `now`.
+    fn capture_binlogs(
+        &self,
+        c0: &mut Conn,
+        now: Option<binlog::Position>,
+        sink: &mut dyn MemberSink,
+    ) -> Result<()> {
+        let now = now.ok_or_else(|| {
+            Error::Other(format!(
+                "source '{}': binlogs = true, but the binlog position could not be read (grant BINLOG MONITOR or REPLICATION CLIENT, and REPLICATION SLAVE to copy binlogs)",
+                self.name
+            ))
+        })?;
+        let key = |k: &str| sink.previous(&format!("{}.{k}", self.name));
+        let since = match (key("binlog_file"), key("binlog_position")) {
+            (Some(file), Some(p)) => p.parse().ok().map(|pos| binlog::Position { file, pos }),
+            _ => None,
+        };
+        binlog::capture(c0, &self.connect, &self.name, since, &now, sink)
     }
 }
 
@@ -372,6 +403,13 @@ impl Source for MysqlSource {
         let c = &self.connect;
         let mut conn = c.connect()?;
         let mut out = vec![format!("server {}", c.target())];
+        if self.binlogs {
+            binlog::check_enabled(&mut conn, c, &self.name)?;
+            out.push(format!(
+                "{}/binlog/: binary logs since the previous backup",
+                self.name
+            ));
+        }
         for db in schema::databases(&mut conn, c)?
             .into_iter()
             .filter(|d| self.wanted(d))
@@ -419,12 +457,15 @@ impl Source for MysqlSource {
             format!("{}.server_version", self.name),
             version.unwrap_or_default(),
         );
+        if self.binlogs {
+            binlog::check_enabled(&mut c0, c, &self.name)?;
+        }
         self.wait_for_long_queries(&mut c0)?;
         let mut conns = (0..self.threads.max(1))
             .map(|_| c.connect())
             .collect::<Result<Vec<_>>>()
             .map_err(fail)?;
-        self.snapshot(&mut c0, &mut conns, sink).map_err(fail)?;
+        let position = self.snapshot(&mut c0, &mut conns, sink).map_err(fail)?;
         // The schema (tables, CREATE statements, objects, range bounds) is read under
         // the global read lock, so no DDL can come between it and the snapshot.
         let (dbs, plans, jobs) = self.plan(&mut c0, sink).map_err(fail)?;
@@ -521,6 +562,9 @@ impl Source for MysqlSource {
             let _ = c0.query_drop("UNLOCK TABLES");
         }
         emitted.map_err(fail)?;
+        if self.binlogs {
+            self.capture_binlogs(&mut c0, position, sink)?;
+        }
 
         if let Some(dir) = &self.schema_dir {
             let entries: Vec<schema_dir::Entry> = dbs
