@@ -22,7 +22,7 @@ pub const PARTIAL: i64 = 3;
 pub const DELETING: i64 = 4;
 
 /// One backup run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     pub id: i64,
     pub host: String,

@@ -1019,4 +1019,32 @@ fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() 
         third.info
     );
     assert_eq!(third.status(), "warnings");
+
+    // list --pitr: events 1-2 are one window, then the gap, then a window from event 3.
+    let out = s.cmd(&["list", "--pitr", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a gap makes list --pitr exit 1");
+    let spans: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(String, Vec<i64>)> = spans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let ids = s["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_i64().unwrap());
+            (s["kind"].as_str().unwrap().to_string(), ids.collect())
+        })
+        .collect();
+    let want: Vec<(String, Vec<i64>)> = vec![
+        ("window".into(), vec![1, 2]),
+        ("gap".into(), vec![3]),
+        ("window".into(), vec![3]),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(spans[1]["detail"], third.info["db.binlog_gap"].as_str());
+    let text = s.cmd(&["list", "--pitr"]).output().unwrap().stdout;
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains(" GAP "), "{text}");
 }

@@ -324,3 +324,56 @@ pub fn row_diff(
         exit::WARN
     })
 }
+
+/// `strata list --pitr`: recoverable windows and gaps per source, from the catalog.
+pub fn pitr(env: &Env, as_json: bool) -> Result<u8> {
+    use crate::ops::pitr;
+    let events = env.catalog()?.events()?;
+    let spans: Vec<pitr::Span> = pitr::sources(&events)
+        .iter()
+        .flat_map(|s| pitr::spans(&events, s))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let stdout = |e: std::io::Error| Error::io("stdout", e);
+    if as_json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&spans).expect("json")
+        )
+        .map_err(stdout)?;
+    } else {
+        writeln!(
+            out,
+            "{:<10} {:<7} {:<20} {:<20} EVENTS",
+            "SOURCE", "", "FROM", "TO"
+        )
+        .map_err(stdout)?;
+        for s in &spans {
+            let events = match s.events.as_slice() {
+                [one] => one.to_string(),
+                [first, .., last] => format!("{first}-{last}"),
+                [] => String::new(),
+            };
+            let kind = match s.kind {
+                pitr::Kind::Window => "window",
+                pitr::Kind::Gap => "GAP",
+            };
+            let detail = s
+                .detail
+                .as_deref()
+                .map(|d| format!("  ({d})"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{:<10} {kind:<7} {:<20} {:<20} {events}{detail}",
+                s.source,
+                fmt::date(s.from),
+                fmt::date(s.to)
+            )
+            .map_err(stdout)?;
+        }
+    }
+    let gaps = spans.iter().any(|s| s.kind == pitr::Kind::Gap);
+    Ok(if gaps { exit::WARN } else { exit::OK })
+}

@@ -50,6 +50,10 @@ enum Command {
         /// Print JSON (times in RFC 3339, UTC) instead of a table.
         #[arg(long)]
         json: bool,
+        /// The moments each MySQL source with `binlogs = true` can be restored to: the
+        /// windows its backups and captured binlogs cover, and the gaps.
+        #[arg(long)]
+        pitr: bool,
     },
     /// Show one event: its status, binlog position and GTID when recorded, and its members.
     Show {
@@ -309,7 +313,8 @@ pub fn run() -> Result<u8> {
     match cli.command {
         Command::Backup { dry_run: false } => backup::run(env),
         Command::Backup { dry_run: true } => backup::dry_run(&env),
-        Command::List { json } => browse::list(&env, json),
+        Command::List { json, pitr: true } => browse::pitr(&env, json),
+        Command::List { json, .. } => browse::list(&env, json),
         Command::Show { id, json } => browse::show(&env, id, json),
         Command::Cat { id, ref path } => browse::cat(&env, id, path),
         Command::Restore {

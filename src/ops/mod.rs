@@ -8,6 +8,7 @@ pub mod layout;
 pub mod lock;
 pub mod metrics;
 pub mod notify;
+pub mod pitr;
 pub mod prune;
 pub mod read;
 pub mod reindex;
