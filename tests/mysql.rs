@@ -1048,3 +1048,167 @@ fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() 
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains(" GAP "), "{text}");
 }
+
+/// `--user`, `--password-file` and `--to` for `strata load` into `server`.
+fn load_args(s: &Scratch, server: &MariaDb) -> Vec<String> {
+    let pw = s.path().join("load.pw");
+    std::fs::write(&pw, format!("{}\n", mariadb::PASSWORD)).unwrap();
+    vec![
+        "--to".into(),
+        format!("127.0.0.1:{}", server.port),
+        "--user".into(),
+        mariadb::USER.into(),
+        "--password-file".into(),
+        pw.display().to_string(),
+    ]
+}
+
+#[test]
+fn load_gives_the_same_rows_refuses_existing_tables_and_renames() {
+    let Some(db1) = mariadb::shared() else { return };
+    let Some(db2) = second() else { return };
+    let name = fresh_db("loadall");
+    db1.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        .unwrap();
+    db1.load(Some(&name), include_bytes!("fixtures/corpus.sql"))
+        .unwrap();
+    let s = Scratch::new();
+    s.write_config(&source(&s, db1, &[&name], "chunk_rows = 500\nthreads = 2"));
+    s.cmd(&["backup"]).assert().code(0);
+    let args = load_args(&s, db2);
+    let load = |extra: &[&str]| {
+        let mut a: Vec<String> = vec!["load".into(), "1".into()];
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a.extend(args.iter().cloned());
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        s.cmd(&refs).output().unwrap()
+    };
+    let out = load(&[&name, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("table big"));
+
+    let out = load(&[&name, "--threads", "3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = db1.fingerprint(&name);
+    assert_eq!(db2.fingerprint(&name), want);
+    assert!(want.len() >= 14, "{want:?}");
+
+    // Loading again is refused before anything is written; --drop-existing replaces.
+    let out = load(&[&name]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("exists") && err.contains("--drop-existing"),
+        "{err}"
+    );
+    assert_eq!(load(&[&name, "--drop-existing"]).status.code(), Some(0));
+    assert_eq!(db2.fingerprint(&name), want);
+
+    // Another name: the same rows.
+    let renamed = format!("{name}_r");
+    let out = load(&[&name, "--rename", &format!("{name}={renamed}")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let strip = |fp: Vec<(String, String)>, db: &str| -> Vec<(String, String)> {
+        fp.into_iter()
+            .map(|(t, v)| (t, v.replace(db, "DB")))
+            .collect()
+    };
+    assert_eq!(
+        strip(db2.fingerprint(&renamed), &renamed),
+        strip(want, &name)
+    );
+
+    // A wrong password: a clear error, exit 2.
+    std::fs::write(s.path().join("load.pw"), "wrong\n").unwrap();
+    let out = load(&[&name, "--rename", &format!("{name}={name}_x")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{}", db2.port)), "{err}");
+}
+
+#[test]
+fn load_until_a_moment_replays_the_captured_binlogs_and_stops_there() {
+    let Some(db1) = mariadb::shared() else { return };
+    let Some(db2) = second() else { return };
+    let name = fresh_db("pitr");
+    db1.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB;
+         INSERT INTO `{name}`.t VALUES (1, 'base'), (2, 'base');"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    s.write_config(&source(&s, db1, &[&name], "binlogs = true"));
+    s.cmd(&["backup"]).assert().code(0);
+
+    // t1: inserts and an update in one transaction; then the moment; then t2's damage.
+    db1.load(
+        Some(&name),
+        b"INSERT INTO t VALUES (3, 'one'); START TRANSACTION; UPDATE t SET v = 'two' WHERE id = 1; INSERT INTO t VALUES (4, 'two'); COMMIT;",
+    )
+    .unwrap();
+    let reference = db1.fingerprint(&name);
+    let now = || chrono::Local::now();
+    let next_second = 1_000_000 - now().timestamp_subsec_micros() as u64;
+    std::thread::sleep(std::time::Duration::from_micros(next_second + 200_000));
+    let moment = now().format("%Y-%m-%d %H:%M:%S").to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    db1.load(
+        Some(&name),
+        b"DELETE FROM t WHERE id = 2; UPDATE t SET v = 'late';",
+    )
+    .unwrap();
+    db1.root_sql(&format!("DROP TABLE `{name}`.t")).unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+
+    let target = format!("{name}_at");
+    let mut args = vec![
+        "load".to_string(),
+        "1".into(),
+        name.clone(),
+        "--rename".into(),
+        format!("{name}={target}"),
+        "--until".into(),
+        moment.clone(),
+    ];
+    args.extend(load_args(&s, db2));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = s.cmd(&refs).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let strip = |fp: Vec<(String, String)>, db: &str| -> Vec<(String, String)> {
+        fp.into_iter()
+            .map(|(t, v)| (t, v.replace(db, "DB")))
+            .collect()
+    };
+    assert_eq!(
+        strip(db2.fingerprint(&target), &target),
+        strip(reference, &name)
+    );
+    let rows = db2
+        .root_sql(&format!("SELECT id, v FROM `{target}`.t ORDER BY id"))
+        .unwrap();
+    assert_eq!(rows, "1\ttwo\n2\tbase\n3\tone\n4\ttwo\n");
+
+    // Later than anything captured: refused, nothing half done is claimed.
+    let mut late = args.clone();
+    late[4] = format!("{name}={name}_late");
+    late[6] = "2999-01-01 00:00:00".into();
+    let refs: Vec<&str> = late.iter().map(String::as_str).collect();
+    let out = s.cmd(&refs).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("later than the binlogs"));
+}

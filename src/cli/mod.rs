@@ -4,6 +4,7 @@
 mod backup;
 mod browse;
 mod fmt;
+mod load;
 mod mount;
 mod prune;
 mod remote;
@@ -82,6 +83,40 @@ enum Command {
         /// The directory to restore under (created if missing); nothing is written outside it.
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
+    },
+    /// Load databases of an event into a running MySQL/MariaDB server, tables in
+    /// parallel, and with --until replay the captured binlogs up to that moment.
+    Load {
+        /// The event: an id, `latest` or `latest~N`.
+        #[arg(value_name = "EVENT")]
+        id: EventRef,
+        /// Databases (`DB`) or tables (`DB.TABLE`) to load (every database when none).
+        what: Vec<String>,
+        /// The server: HOST[:PORT], or the path of its socket.
+        #[arg(long, value_name = "SERVER")]
+        to: String,
+        /// The user to connect as (default: `[client]` of ~/.my.cnf, else root).
+        #[arg(long)]
+        user: Option<String>,
+        /// A file holding the password (else MYSQL_PWD or ~/.my.cnf); never on the command line.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Load database OLD under the name NEW (repeatable).
+        #[arg(long, value_name = "OLD=NEW")]
+        rename: Vec<String>,
+        /// Connections loading tables in parallel (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Replace tables that exist on the server (refused otherwise).
+        #[arg(long)]
+        drop_existing: bool,
+        /// Print what would be loaded, and connect to nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replay the binlogs captured after the event up to this local time,
+        /// 'YYYY-MM-DD HH:MM:SS' (one database).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
     },
     /// What changed between two events (exit 0: same, 1: different, 2: trouble).
     Diff {
@@ -336,6 +371,32 @@ pub fn run() -> Result<u8> {
             remote: true,
             ref target,
         } => remote::verify(&env, id, all, json, target.as_deref()),
+        Command::Load {
+            id,
+            ref what,
+            ref to,
+            ref user,
+            ref password_file,
+            ref rename,
+            threads,
+            drop_existing,
+            dry_run,
+            ref until,
+        } => load::run(
+            &env,
+            id,
+            load::Args {
+                what,
+                to,
+                user: user.clone(),
+                password_file: password_file.clone(),
+                rename,
+                threads,
+                drop_existing,
+                dry_run,
+                until: until.clone(),
+            },
+        ),
         Command::Diff {
             old,
             new,

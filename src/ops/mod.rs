@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cleanup;
 pub mod diff;
 pub mod layout;
+pub mod load;
 pub mod lock;
 pub mod metrics;
 pub mod notify;
