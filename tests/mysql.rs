@@ -1049,6 +1049,16 @@ fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() 
     assert!(text.contains(" GAP "), "{text}");
 }
 
+/// The fingerprint of `db` with its name replaced, to compare a database loaded under
+/// another name.
+fn fingerprint_as(server: &MariaDb, db: &str) -> Vec<(String, String)> {
+    server
+        .fingerprint(db)
+        .into_iter()
+        .map(|(t, v)| (t, v.replace(db, "DB")))
+        .collect()
+}
+
 /// `--user`, `--password-file` and `--to` for `strata load` into `server`.
 fn load_args(s: &Scratch, server: &MariaDb) -> Vec<String> {
     let pw = s.path().join("load.pw");
@@ -1118,15 +1128,7 @@ fn load_gives_the_same_rows_refuses_existing_tables_and_renames() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let strip = |fp: Vec<(String, String)>, db: &str| -> Vec<(String, String)> {
-        fp.into_iter()
-            .map(|(t, v)| (t, v.replace(db, "DB")))
-            .collect()
-    };
-    assert_eq!(
-        strip(db2.fingerprint(&renamed), &renamed),
-        strip(want, &name)
-    );
+    assert_eq!(fingerprint_as(db2, &renamed), fingerprint_as(db1, &name));
 
     // A wrong password: a clear error, exit 2.
     std::fs::write(s.path().join("load.pw"), "wrong\n").unwrap();
@@ -1156,7 +1158,7 @@ fn load_until_a_moment_replays_the_captured_binlogs_and_stops_there() {
         b"INSERT INTO t VALUES (3, 'one'); START TRANSACTION; UPDATE t SET v = 'two' WHERE id = 1; INSERT INTO t VALUES (4, 'two'); COMMIT;",
     )
     .unwrap();
-    let reference = db1.fingerprint(&name);
+    let reference = fingerprint_as(db1, &name);
     let now = || chrono::Local::now();
     let next_second = 1_000_000 - now().timestamp_subsec_micros() as u64;
     std::thread::sleep(std::time::Duration::from_micros(next_second + 200_000));
@@ -1189,15 +1191,7 @@ fn load_until_a_moment_replays_the_captured_binlogs_and_stops_there() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let strip = |fp: Vec<(String, String)>, db: &str| -> Vec<(String, String)> {
-        fp.into_iter()
-            .map(|(t, v)| (t, v.replace(db, "DB")))
-            .collect()
-    };
-    assert_eq!(
-        strip(db2.fingerprint(&target), &target),
-        strip(reference, &name)
-    );
+    assert_eq!(fingerprint_as(db2, &target), reference);
     let rows = db2
         .root_sql(&format!("SELECT id, v FROM `{target}`.t ORDER BY id"))
         .unwrap();

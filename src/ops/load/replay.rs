@@ -7,32 +7,14 @@ use super::Db;
 use crate::catalog::Catalog;
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Event, MemberKind};
-use crate::source::mysql::connect::Connect;
+use crate::source::mysql::connect::{client_tool, Connect};
 use crate::store::Store;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn tool(names: &[&'static str]) -> Result<&'static str> {
-    for t in names {
-        let ok = Command::new(t)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if ok {
-            return Ok(t);
-        }
-    }
-    Err(Error::Other(format!(
-        "strata load needs {} (Debian: mariadb-client)",
-        names.join(" or ")
-    )))
-}
-
 /// The `mariadb` client connected to `c`, database `db`, reading SQL from stdin.
-fn client_command(c: &Connect, db: &str, cnf: &tempfile::NamedTempFile) -> Result<Command> {
-    let mut cmd = Command::new(tool(&["mariadb", "mysql"])?);
+fn client_command(db: &str, cnf: &tempfile::NamedTempFile) -> Result<Command> {
+    let mut cmd = Command::new(client_tool(&["mariadb", "mysql"])?);
     cmd.arg(format!("--defaults-extra-file={}", cnf.path().display()))
         .arg("--binary-mode")
         .arg(format!("--database={db}"))
@@ -40,14 +22,13 @@ fn client_command(c: &Connect, db: &str, cnf: &tempfile::NamedTempFile) -> Resul
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let _ = c;
     Ok(cmd)
 }
 
 /// Runs `sql` through the `mariadb` client in database `db`.
 pub fn client(c: &Connect, db: &str, sql: &[u8]) -> Result<()> {
     let cnf = c.defaults_file()?;
-    let mut child = client_command(c, db, &cnf)?
+    let mut child = client_command(db, &cnf)?
         .spawn()
         .ctx(|| "cannot run the mariadb client".into())?;
     let fed = child.stdin.take().expect("piped").write_all(sql);
@@ -189,7 +170,7 @@ fn replay(
     dbs: &[Db],
     c: &Connect,
 ) -> Result<()> {
-    let mut binlog = Command::new(tool(&["mariadb-binlog", "mysqlbinlog"])?);
+    let mut binlog = Command::new(client_tool(&["mariadb-binlog", "mysqlbinlog"])?);
     binlog
         .arg("--no-defaults")
         .arg(format!("--start-position={pos}"))
@@ -207,7 +188,7 @@ fn replay(
         .spawn()
         .ctx(|| "cannot run mariadb-binlog".into())?;
     let cnf = c.defaults_file()?;
-    let mut load = client_command(c, &dbs[0].target, &cnf)?;
+    let mut load = client_command(&dbs[0].target, &cnf)?;
     load.stdin(reader.stdout.take().expect("piped"));
     let out = load
         .output()

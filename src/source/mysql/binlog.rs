@@ -14,7 +14,7 @@
 use super::connect::Connect;
 use crate::error::{Error, IoContext, Result};
 use crate::format::binlog;
-use crate::model::{FileMeta, Member, MemberKind, MemberSink, SinkError};
+use crate::model::{Member, MemberKind, MemberSink, SinkError};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
@@ -51,24 +51,6 @@ pub fn check_enabled(conn: &mut Conn, c: &Connect, source: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The client that reads binlogs from a server: `mariadb-binlog`, else `mysqlbinlog`.
-fn tool() -> Result<&'static str> {
-    for t in ["mariadb-binlog", "mysqlbinlog"] {
-        let found = std::process::Command::new(t)
-            .arg("--version")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok();
-        if found {
-            return Ok(t);
-        }
-    }
-    Err(Error::Other(
-        "binlogs = true needs mariadb-binlog or mysqlbinlog (Debian: mariadb-client)".into(),
-    ))
 }
 
 /// Copies the binlog files from `since` (where the previous backup stopped; `None` on
@@ -136,7 +118,7 @@ pub fn capture(
             source,
             format!("{source}/binlog/{f}"),
             MemberKind::Binlog,
-            file_meta(),
+            super::meta(),
         );
         match sink.stream(member, &mut file) {
             Ok(_) => {}
@@ -151,19 +133,9 @@ pub fn capture(
     Ok(())
 }
 
-fn file_meta() -> FileMeta {
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    FileMeta {
-        mode: 0o640,
-        mtime: chrono::Utc::now().timestamp(),
-        uid,
-        gid,
-    }
-}
-
 /// Runs the binlog client to copy `files` from the server into `dir`, unchanged.
 fn fetch(c: &Connect, files: &[String], dir: &std::path::Path) -> Result<()> {
-    let tool = tool()?;
+    let tool = super::connect::client_tool(&["mariadb-binlog", "mysqlbinlog"])?;
     let cnf = c.defaults_file()?;
     let out = std::process::Command::new(tool)
         .arg(format!("--defaults-extra-file={}", cnf.path().display()))

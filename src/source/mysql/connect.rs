@@ -51,6 +51,25 @@ fn my_cnf() -> Vec<(String, String)> {
     out
 }
 
+/// The first of the server's client tools `names` (`mariadb`, `mysql`, ...) that runs.
+pub fn client_tool(names: &[&'static str]) -> Result<&'static str> {
+    for t in names {
+        let ok = std::process::Command::new(t)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok();
+        if ok {
+            return Ok(t);
+        }
+    }
+    Err(Error::Other(format!(
+        "{} is needed and not installed (Debian: mariadb-client)",
+        names.join(" or ")
+    )))
+}
+
 impl Connect {
     /// `host:port` or `socket <path>`, for messages.
     pub fn target(&self) -> String {

@@ -92,7 +92,8 @@ struct Db {
     tables: Vec<(Table, Category)>,
 }
 
-fn meta() -> FileMeta {
+/// Metadata of a member made by this source: the dumping user's, mode 0640, now.
+pub(super) fn meta() -> FileMeta {
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     FileMeta {
         mode: 0o640,
