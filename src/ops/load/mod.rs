@@ -155,9 +155,14 @@ pub fn run(
     for d in dbs {
         let text = member_text(store, ev, &d.database)?;
         let text = text.replace(&ident(&d.name), &ident(&d.target));
-        for stmt in text.split(";\n").filter(|s| !s.trim().is_empty()) {
-            c0.query_drop(stmt)
-                .map_err(|e| fail(&d.target, ".database.sql", stmt, &c.err(&e)))?;
+        let mut stmts = Statements::new(text.as_bytes());
+        while let Some(stmt) = stmts
+            .next_statement()
+            .map_err(|e| Error::io(".database.sql", e))?
+        {
+            let stmt = String::from_utf8_lossy(&stmt);
+            c0.query_drop(&*stmt)
+                .map_err(|e| fail(&d.target, ".database.sql", &stmt, &c.err(&e)))?;
         }
         summary.databases += 1;
     }

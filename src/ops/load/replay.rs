@@ -7,6 +7,8 @@ use super::Db;
 use crate::catalog::Catalog;
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Event, MemberKind};
+use crate::ops::pitr;
+use crate::source::mysql::binlog;
 use crate::source::mysql::connect::{client_tool, Connect};
 use crate::store::Store;
 use std::io::Write;
@@ -89,34 +91,31 @@ pub fn until(
             base.id
         )));
     }
-    let mut chain: Vec<&Event> = Vec::new();
-    let mut last_to = format!("{file}:{pos}");
-    let mut later: Vec<&Event> = events
+    // The window of `strata list --pitr` that holds the event must reach the moment.
+    let spans = pitr::spans(&events, source);
+    let window = spans
         .iter()
-        .filter(|e| e.id > base.id && e.is_readable() && key(e, "binlog_to").is_some())
-        .collect();
-    later.sort_by_key(|e| e.id);
-    let mut covered = base.start_time;
-    for e in later {
-        if covered >= at {
+        .position(|s| s.kind == pitr::Kind::Window && s.events.contains(&base.id))
+        .expect("an event with a binlog position is in a window");
+    if spans[window].to < at {
+        return Err(Error::Other(match spans.get(window + 1) {
+            Some(gap) => format!(
+                "--until {until} falls in a binlog gap ({}); `strata list --pitr` shows what can be restored",
+                gap.detail.as_deref().unwrap_or("not captured")
+            ),
+            None => format!(
+                "--until {until} is later than the binlogs captured so far (up to {}); run a backup first",
+                crate::format::meta::rfc3339(spans[window].to)
+            ),
+        }));
+    }
+    let mut chain: Vec<&Event> = Vec::new();
+    for id in spans[window].events.iter().filter(|&&id| id > base.id) {
+        let e = events.iter().find(|e| e.id == *id).expect("listed event");
+        chain.push(e);
+        if e.start_time >= at {
             break;
         }
-        if key(e, "binlog_gap").is_some() || key(e, "binlog_from").as_deref() != Some(&last_to) {
-            return Err(Error::Other(format!(
-                "--until {until} falls in a binlog gap: binlogs after {last_to} were not captured (event {}: {}); `strata list --pitr` shows what can be restored",
-                e.id,
-                key(e, "binlog_gap").unwrap_or_else(|| "no joining capture".into())
-            )));
-        }
-        last_to = key(e, "binlog_to").unwrap_or_default();
-        covered = e.start_time;
-        chain.push(e);
-    }
-    if covered < at {
-        return Err(Error::Other(format!(
-            "--until {until} is later than the binlogs captured so far (up to {}); run a backup first",
-            crate::format::meta::rfc3339(covered)
-        )));
     }
     let dir = tempfile::Builder::new()
         .prefix("strata-replay")
@@ -129,12 +128,7 @@ pub fn until(
         for m in cat.members_with_frames(e.id)? {
             if m.kind == MemberKind::Binlog {
                 let name = m.path.rsplit('/').next().unwrap_or_default().to_string();
-                let seq = name
-                    .rsplit('.')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                files.insert((seq, name), (e, m));
+                files.insert((binlog::sequence(&name), name), (e, m));
             }
         }
     }

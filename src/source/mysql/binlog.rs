@@ -32,7 +32,7 @@ impl std::fmt::Display for Position {
 }
 
 /// The sequence number of a binlog file name (`binlog.000012` -> 12), for ordering.
-fn sequence(file: &str) -> u64 {
+pub fn sequence(file: &str) -> u64 {
     file.rsplit('.')
         .next()
         .and_then(|n| n.parse().ok())

@@ -99,14 +99,21 @@ impl Connect {
             .map(|(_, v)| v.clone()))
     }
 
+    /// The user: the config's, else `[client]` of `~/.my.cnf`, else root.
+    fn user(&self, cnf: &[(String, String)]) -> String {
+        self.user
+            .clone()
+            .or_else(|| {
+                cnf.iter()
+                    .find(|(k, _)| k == "user")
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap_or_else(|| "root".into())
+    }
+
     fn opts(&self) -> Result<OptsBuilder> {
         let cnf = my_cnf();
-        let get = |k: &str| cnf.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let user = self
-            .user
-            .clone()
-            .or_else(|| get("user"))
-            .unwrap_or_else(|| "root".into());
+        let user = self.user(&cnf);
         let mut b = OptsBuilder::new()
             .user(Some(user))
             .pass(self.password(&cnf)?)
@@ -142,15 +149,9 @@ impl Connect {
     pub fn defaults_file(&self) -> Result<tempfile::NamedTempFile> {
         use std::io::Write;
         let cnf = my_cnf();
-        let get = |k: &str| cnf.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         let quote = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
         let mut text = String::from("[client]\n");
-        let user = self
-            .user
-            .clone()
-            .or_else(|| get("user"))
-            .unwrap_or_else(|| "root".into());
-        text += &format!("user={}\n", quote(&user));
+        text += &format!("user={}\n", quote(&self.user(&cnf)));
         if let Some(p) = self.password(&cnf)? {
             text += &format!("password={}\n", quote(&p));
         }
