@@ -1002,6 +1002,8 @@ fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() 
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // A second later than the last backup, so that a moment falls in the gap.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = s.cmd(&["backup"]).output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -1047,6 +1049,28 @@ fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() 
     let text = s.cmd(&["list", "--pitr"]).output().unwrap().stdout;
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains(" GAP "), "{text}");
+
+    // Loading up to a moment in the gap is refused before any server is contacted.
+    let in_gap = chrono::DateTime::from_timestamp(second.start_time + 1, 0)
+        .unwrap()
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let out = s
+        .cmd(&[
+            "load",
+            "2",
+            &name,
+            "--to",
+            "127.0.0.1:1",
+            "--until",
+            &in_gap,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("falls in a binlog gap"), "{err}");
 }
 
 /// The fingerprint of `db` with its name replaced, to compare a database loaded under

@@ -149,6 +149,10 @@ pub fn run(
     opts: &Options,
 ) -> Result<Summary> {
     let c = &opts.target;
+    let chain = match &opts.until {
+        Some(until) => Some(replay::plan(cat, ev, dbs, until)?),
+        None => None,
+    };
     let mut c0 = c.connect()?;
     refuse_existing(&mut c0, c, dbs, opts.drop_existing)?;
     let mut summary = Summary::default();
@@ -207,8 +211,8 @@ pub fn run(
             replay::client(c, &d.target, text.as_bytes())?;
         }
     }
-    if let Some(until) = &opts.until {
-        replay::until(cat, store, ev, dbs, until, c)?;
+    if let Some(chain) = &chain {
+        replay::until(cat, store, chain, dbs, c)?;
     }
     Ok(summary)
 }

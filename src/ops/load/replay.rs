@@ -60,16 +60,18 @@ fn local_seconds(t: &str) -> Result<i64> {
         .ok_or_else(|| Error::Other(format!("--until {t:?} does not exist in this time zone")))
 }
 
-/// Replays the binlogs captured after `base` (a chain of events joining end to end)
-/// into `c`, from `base`'s snapshot position up to `until`, for the databases `dbs`.
-pub fn until(
-    cat: &Catalog,
-    store: &dyn Store,
-    base: &Event,
-    dbs: &[Db],
-    until: &str,
-    c: &Connect,
-) -> Result<()> {
+/// What `--until` replays: from `base`'s snapshot position, the events whose captured
+/// binlogs join end to end up to the moment.
+pub struct Chain {
+    until: String,
+    file: String,
+    pos: String,
+    events: Vec<Event>,
+}
+
+/// Checks, before anything is loaded, that the binlogs captured after `base` reach
+/// `until` without a gap, and returns what to replay.
+pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &str) -> Result<Chain> {
     let at = local_seconds(until)?;
     let events = cat.events()?;
     if dbs.len() != 1 || dbs[0].objects.is_none() {
@@ -109,14 +111,37 @@ pub fn until(
             ),
         }));
     }
-    let mut chain: Vec<&Event> = Vec::new();
+    let mut chain: Vec<Event> = Vec::new();
     for id in spans[window].events.iter().filter(|&&id| id > base.id) {
         let e = events.iter().find(|e| e.id == *id).expect("listed event");
-        chain.push(e);
+        chain.push(e.clone());
         if e.start_time >= at {
             break;
         }
     }
+    Ok(Chain {
+        until: until.to_string(),
+        file,
+        pos,
+        events: chain,
+    })
+}
+
+/// Replays `chain` into `c` for the database of `dbs`: the captured files are written
+/// to a temporary directory and piped through `mariadb-binlog` into the client.
+pub fn until(
+    cat: &Catalog,
+    store: &dyn Store,
+    chain: &Chain,
+    dbs: &[Db],
+    c: &Connect,
+) -> Result<()> {
+    let Chain {
+        until,
+        file,
+        pos,
+        events: chain,
+    } = chain;
     let dir = tempfile::Builder::new()
         .prefix("strata-replay")
         .tempdir()
@@ -124,7 +149,7 @@ pub fn until(
     // The newest copy of each file (a file still being written is copied again later).
     let mut files: std::collections::BTreeMap<(u64, String), (&Event, crate::model::Member)> =
         Default::default();
-    for e in &chain {
+    for e in chain {
         for m in cat.members_with_frames(e.id)? {
             if m.kind == MemberKind::Binlog {
                 let name = m.path.rsplit('/').next().unwrap_or_default().to_string();
@@ -149,11 +174,10 @@ pub fn until(
         != Some(file.as_str())
     {
         return Err(Error::Other(format!(
-            "the captured binlogs do not start with {file}, where event {} stopped",
-            base.id
+            "the captured binlogs do not start with {file}, where the loaded event stopped"
         )));
     }
-    replay(&paths, &pos, until, dbs, c)
+    replay(&paths, pos, until, dbs, c)
 }
 
 /// `mariadb-binlog --start-position --stop-datetime FILES | mariadb`.
