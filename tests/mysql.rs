@@ -9,13 +9,13 @@ use std::sync::OnceLock;
 static DB_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A fresh database name on the shared server, unique within the run.
-fn fresh_db(prefix: &str) -> String {
+pub(crate) fn fresh_db(prefix: &str) -> String {
     let n = DB_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("{prefix}_{}_{n}", std::process::id())
 }
 
 /// A mysql source over `db` on `server`, with the password in a file.
-fn source(s: &Scratch, server: &MariaDb, dbs: &[&str], extra: &str) -> String {
+pub(crate) fn source(s: &Scratch, server: &MariaDb, dbs: &[&str], extra: &str) -> String {
     let pw = s.path().join("mysql.pw");
     std::fs::write(&pw, format!("{}\n", mariadb::PASSWORD)).unwrap();
     let list: Vec<String> = dbs.iter().map(|d| format!("{d:?}")).collect();
@@ -61,7 +61,7 @@ fn whole_database(s: &Scratch, id: i64) -> Vec<u8> {
 }
 
 /// A second server for restores, started once per run.
-fn second() -> Option<&'static MariaDb> {
+pub(crate) fn second() -> Option<&'static MariaDb> {
     static S: OnceLock<Result<MariaDb, String>> = OnceLock::new();
     crate::support::service(S.get_or_init(MariaDb::start), "a second MariaDB")
 }
@@ -889,6 +889,12 @@ fn diff_rows_reports_updated_inserted_and_deleted_rows_by_key() {
     assert!(err.contains("one table member"), "{err}");
 }
 
+/// `FILE:POS` as file and byte offset.
+fn position(p: &str) -> (String, usize) {
+    let (f, n) = p.rsplit_once(':').unwrap();
+    (f.to_string(), n.parse().unwrap())
+}
+
 #[test]
 fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() {
     let Some(db1) = mariadb::shared() else { return };
@@ -938,24 +944,51 @@ fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() 
         .collect();
     assert!(logs.len() >= 2, "the flush rotated the log: {logs:?}");
     let mut text = String::new();
+    let (from, to) = (position(&at1), position(&at2));
     for m in &logs {
         let file = m.path.rsplit('/').next().unwrap().to_string();
         let bytes = cat(&s, second.id, &m.path);
-        // As the server wrote it: the file on the server starts with these bytes. Only
-        // the in-use flag of the file's first event differs while the server still
+        // As the server wrote it: the range the event covers, opened by the file's
+        // header (magic and format description event) when it starts within the file.
+        // Only the in-use flag of that first event differs while the server still
         // writes the file (it clears the flag in what it sends, and in its own file
         // when it closes it).
         let mut server = std::fs::read(db1.datadir.join(&file)).unwrap();
-        let open = m.path == logs.last().unwrap().path;
-        if open {
+        if bytes.len() > 21 && bytes[21] & 1 == 0 {
             server[21] &= !1;
         }
-        assert!(
-            bytes.len() > 4 && server.starts_with(&bytes),
-            "{file} differs"
-        );
-        if !open {
-            assert_eq!(bytes.len(), server.len(), "{file} is closed: copied whole");
+        let fde_end = 4 + u32::from_le_bytes(server[13..17].try_into().unwrap()) as usize;
+        let start = if file == from.0 { from.1 } else { 4 };
+        let end = if file == to.0 { to.1 } else { server.len() };
+        if start == 4 {
+            assert!(
+                bytes == server[..end],
+                "{file} is not the first {end} bytes of the server's file"
+            );
+        } else {
+            // The server sends a replica that starts within a file the file's format
+            // description event, with its end position zeroed (and its checksum
+            // recomputed), then the file's events from there, unchanged.
+            assert_eq!(bytes[..4], server[..4]);
+            assert_eq!(
+                bytes.len() - fde_end,
+                end - start,
+                "{file}: the range {start}..{end}"
+            );
+            assert_eq!(
+                bytes[4..17],
+                server[4..17],
+                "{file}: the format description event"
+            );
+            assert_eq!(
+                bytes[17..21],
+                [0, 0, 0, 0],
+                "{file}: a replayed header has no position"
+            );
+            assert!(
+                bytes[fde_end..] == server[start..end],
+                "{file}: the range {start}..{end}"
+            );
         }
         // And mariadb-binlog reads the stored copy as it is.
         let copy = s.path().join(&file);
@@ -1075,7 +1108,7 @@ fn binlogs_since_the_last_backup_are_captured_byte_for_byte_and_a_gap_is_loud() 
 
 /// The fingerprint of `db` with its name replaced, to compare a database loaded under
 /// another name.
-fn fingerprint_as(server: &MariaDb, db: &str) -> Vec<(String, String)> {
+pub(crate) fn fingerprint_as(server: &MariaDb, db: &str) -> Vec<(String, String)> {
     server
         .fingerprint(db)
         .into_iter()
@@ -1084,7 +1117,7 @@ fn fingerprint_as(server: &MariaDb, db: &str) -> Vec<(String, String)> {
 }
 
 /// `--user`, `--password-file` and `--to` for `strata load` into `server`.
-fn load_args(s: &Scratch, server: &MariaDb) -> Vec<String> {
+pub(crate) fn load_args(s: &Scratch, server: &MariaDb) -> Vec<String> {
     let pw = s.path().join("load.pw");
     std::fs::write(&pw, format!("{}\n", mariadb::PASSWORD)).unwrap();
     vec![

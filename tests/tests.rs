@@ -5,6 +5,7 @@ mod support;
 mod config_errors;
 mod crash;
 mod diff;
+mod follow;
 mod hardening;
 mod install;
 mod lock;

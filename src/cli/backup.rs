@@ -103,7 +103,7 @@ pub fn run(env: Env) -> Result<u8> {
 }
 
 /// Says how the run went (quiet on success) and returns its exit code.
-fn outcome(repo: &std::path::Path, report: &backup::Report, side_jobs_ok: bool) -> u8 {
+pub(super) fn outcome(repo: &std::path::Path, report: &backup::Report, side_jobs_ok: bool) -> u8 {
     let ev = &report.event;
     let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
     let summary = format!(

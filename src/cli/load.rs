@@ -3,6 +3,7 @@
 
 use super::Env;
 use crate::error::{exit, Error, Result};
+use crate::ops::load::replay::Until;
 use crate::ops::{self, load, EventRef};
 use crate::source::mysql::connect::Connect;
 use std::path::PathBuf;
@@ -16,7 +17,24 @@ pub struct Args<'a> {
     pub threads: Option<usize>,
     pub drop_existing: bool,
     pub dry_run: bool,
-    pub until: Option<String>,
+    pub until: Option<Until>,
+}
+
+/// The stop point of `--until`, `--until-position` or `--until-gtid` (at most one).
+pub fn until(
+    time: &Option<String>,
+    position: &Option<String>,
+    gtid: &Option<String>,
+) -> Result<Option<Until>> {
+    let bad = |flag: &str, e: String| Error::Other(format!("{flag}: {e}"));
+    Ok(match (time, position, gtid) {
+        (Some(t), _, _) => Some(Until::Time(t.clone())),
+        (_, Some(p), _) => Some(Until::Position(
+            p.parse().map_err(|e| bad("--until-position", e))?,
+        )),
+        (_, _, Some(g)) => Some(Until::Gtid(g.parse().map_err(|e| bad("--until-gtid", e))?)),
+        _ => None,
+    })
 }
 
 /// `HOST[:PORT]`, or a socket path (starting with `/`).
@@ -90,7 +108,7 @@ pub fn run(env: &Env, id: EventRef, a: Args) -> Result<u8> {
         opts.target.target(),
         s.bytes as f64 / 1e6 / secs.max(1e-3),
         opts.until
-            .as_deref()
+            .as_ref()
             .map(|u| format!(", binlogs replayed up to {u}"))
             .unwrap_or_default()
     );

@@ -2,6 +2,7 @@
 //! module per group of commands. Output formatting lives in `fmt`.
 
 mod backup;
+mod binlog;
 mod browse;
 mod fmt;
 mod load;
@@ -10,6 +11,7 @@ mod prune;
 mod remote;
 mod repair;
 mod restore;
+mod signals;
 
 use crate::config::{Config, DEFAULT_PATH};
 use crate::error::{exit, Error, Result};
@@ -115,8 +117,15 @@ enum Command {
         dry_run: bool,
         /// Replay the binlogs captured after the event up to this local time,
         /// 'YYYY-MM-DD HH:MM:SS' (one database).
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", group = "stop")]
         until: Option<String>,
+        /// Replay the binlogs up to this server position, FILE:POS (as `strata list
+        /// --pitr --json` and `mariadb-binlog` print them): every event ending at or before it.
+        #[arg(long, value_name = "FILE:POS", group = "stop")]
+        until_position: Option<String>,
+        /// Replay the binlogs through this MariaDB GTID's transaction, DOMAIN-SERVER-SEQ.
+        #[arg(long, value_name = "GTID", group = "stop")]
+        until_gtid: Option<String>,
     },
     /// What changed between two events (exit 0: same, 1: different, 2: trouble).
     Diff {
@@ -210,6 +219,15 @@ enum Command {
         /// Only this target.
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
+    },
+    /// Capture the binary log written since the previous event, as an event of its own,
+    /// for every mysql source with `binlogs = true`: once now, or with --follow every
+    /// `binlog_interval` (or `binlog_max_size`) until a signal (exit 0), resuming from
+    /// the last recorded position after any restart.
+    Binlog {
+        /// Keep following the log (run it as a service: etc/systemd/strata-binlog.service).
+        #[arg(long)]
+        follow: bool,
     },
     /// Show every backup as a read-only tree at MOUNTPOINT (until unmounted or signalled).
     Mount {
@@ -341,6 +359,7 @@ pub fn run() -> Result<u8> {
         cli.command,
         Command::Backup { .. }
             | Command::Upload { .. }
+            | Command::Binlog { .. }
             | Command::Config { .. }
             | Command::Reindex { from: Some(_), .. }
     ) || matches!(cli.command, Command::Verify { remote: true, .. });
@@ -382,6 +401,8 @@ pub fn run() -> Result<u8> {
             drop_existing,
             dry_run,
             ref until,
+            ref until_position,
+            ref until_gtid,
         } => load::run(
             &env,
             id,
@@ -394,7 +415,7 @@ pub fn run() -> Result<u8> {
                 threads,
                 drop_existing,
                 dry_run,
-                until: until.clone(),
+                until: load::until(until, until_position, until_gtid)?,
             },
         ),
         Command::Diff {
@@ -418,6 +439,7 @@ pub fn run() -> Result<u8> {
             ref host,
         } => remote::reindex(&env, from, host.as_deref()),
         Command::Upload { ref target } => remote::upload(&env, target.as_deref()),
+        Command::Binlog { follow } => binlog::run(env, follow),
         Command::Config {
             action: ConfigAction::Check,
         } => config_check(&env),

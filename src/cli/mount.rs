@@ -6,7 +6,7 @@ use super::Env;
 use crate::error::{exit, Error, Result};
 use crate::vfs::{Options, Vfs};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,27 +62,6 @@ fn check_mountpoint(mp: &Path, allow_nonempty: bool) -> Result<()> {
     }
 }
 
-/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and the threads it spawns) and
-/// returns a flag set when one arrives.
-fn watch_signals() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        let f = flag.clone();
-        std::thread::spawn(move || {
-            let mut sig = 0;
-            libc::sigwait(&set, &mut sig);
-            f.store(true, Ordering::SeqCst);
-        });
-    }
-    flag
-}
-
 pub fn run(
     env: &Env,
     mountpoint: &Path,
@@ -92,7 +71,7 @@ pub fn run(
 ) -> Result<u8> {
     check_mountpoint(mountpoint, allow_nonempty)?;
     let cat = env.catalog()?;
-    let signalled = watch_signals();
+    let signalled = super::signals::watch();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);

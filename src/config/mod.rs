@@ -76,6 +76,28 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
+/// Parses a duration: seconds (`300`) or `"30s"`, `"5m"`, `"1h"`; at least one second.
+pub fn parse_duration(v: &toml::Value) -> Option<std::time::Duration> {
+    let secs = match v {
+        toml::Value::Integer(n) => u64::try_from(*n).ok()?,
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (n, unit) = s.split_at(split);
+            let n: u64 = n.parse().ok()?;
+            let mult = match unit.trim() {
+                "" | "s" => 1,
+                "m" | "min" => 60,
+                "h" => 3600,
+                _ => return None,
+            };
+            n.checked_mul(mult)?
+        }
+        _ => return None,
+    };
+    (secs >= 1).then(|| std::time::Duration::from_secs(secs))
+}
+
 /// Parses `1048576`, `"512KiB"`, `"1MiB"`, `"2G"` into bytes.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();

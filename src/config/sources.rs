@@ -41,6 +41,8 @@ pub(super) struct RawSource {
     threads: Option<usize>,
     chunk_rows: Option<u64>,
     binlogs: Option<bool>,
+    binlog_interval: Option<toml::Value>,
+    binlog_max_size: Option<Size>,
     insert_bytes: Option<Size>,
     lock_wait_timeout: Option<u64>,
     long_query_guard: Option<u64>,
@@ -80,6 +82,8 @@ impl RawSource {
         add("threads", self.threads.is_some());
         add("chunk_rows", self.chunk_rows.is_some());
         add("binlogs", self.binlogs.is_some());
+        add("binlog_interval", self.binlog_interval.is_some());
+        add("binlog_max_size", self.binlog_max_size.is_some());
         add("insert_bytes", self.insert_bytes.is_some());
         add("lock_wait_timeout", self.lock_wait_timeout.is_some());
         add("long_query_guard", self.long_query_guard.is_some());
@@ -109,6 +113,8 @@ pub(super) const MYSQL_KEYS: &[&str] = &[
     "threads",
     "chunk_rows",
     "binlogs",
+    "binlog_interval",
+    "binlog_max_size",
     "insert_bytes",
     "lock_wait_timeout",
     "long_query_guard",
@@ -235,6 +241,20 @@ pub(super) fn mysql(
             "must be within 1KiB..=64MiB (max_allowed_packet)",
         ));
     }
+    let binlog_interval = match &s.binlog_interval {
+        None => std::time::Duration::from_secs(300),
+        Some(v) => super::parse_duration(v).ok_or_else(|| {
+            cx.err(
+                at,
+                "binlog_interval",
+                "write a duration such as 300, \"30s\", \"5m\" or \"1h\" (at least 1 s)",
+            )
+        })?,
+    };
+    let binlog_max_size = s.binlog_max_size.map(|x| x.0).unwrap_or(64 << 20);
+    if binlog_max_size < 4096 {
+        return Err(cx.err(at, "binlog_max_size", "must be at least 4KiB"));
+    }
     Ok(Box::new(MysqlSource {
         connect: connect::Connect {
             host: s.host,
@@ -257,6 +277,8 @@ pub(super) fn mysql(
         lock_wait_timeout: s.lock_wait_timeout.unwrap_or(60),
         long_query_guard: s.long_query_guard.unwrap_or(300),
         binlogs: s.binlogs.unwrap_or(false),
+        binlog_interval,
+        binlog_max_size,
         name,
     }))
 }

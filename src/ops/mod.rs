@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod cleanup;
 pub mod diff;
+pub mod follow;
 pub mod layout;
 pub mod load;
 pub mod lock;

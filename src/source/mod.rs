@@ -17,6 +17,25 @@ pub trait Source: Send + Sync {
     /// What a run would back up, one line each, found by connecting and listing
     /// without writing anything (`backup --dry-run`).
     fn dry_run(&self) -> Result<Vec<String>>;
+    /// The source's binary-log follower, for `strata binlog --follow`; `None` for
+    /// sources that capture no binary log.
+    fn follower(&self) -> Option<Box<dyn Follower>> {
+        None
+    }
+}
+
+/// A server whose binary log `strata binlog --follow` captures in small events.
+pub trait Follower: Send + Sync {
+    fn name(&self) -> &str;
+    /// The server's position now (`FILE:POS`), and how many bytes of binary log it has
+    /// written since `since` (the position the last event recorded).
+    fn pending(&self, since: Option<&str>) -> Result<(String, u64)>;
+    /// Close an event at least this often while the log moves...
+    fn interval(&self) -> std::time::Duration;
+    /// ...or once this many bytes are waiting.
+    fn max_size(&self) -> u64;
+    /// The source of one such event: the binary log since the previous event, only.
+    fn source(&self) -> Box<dyn Source>;
 }
 
 /// Metadata of a path, without following symlinks.

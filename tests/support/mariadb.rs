@@ -58,20 +58,35 @@ impl MariaDb {
             ));
         }
         let port = free_port();
-        let mut cmd = Command::new(&daemon);
+        let mut db = MariaDb {
+            port,
+            socket,
+            datadir,
+            pid: 0,
+            _dir: dir,
+        };
+        db.launch(&daemon)?;
+        db.root_sql(&format!(
+            "CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; \
+             GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION; \
+             CREATE USER '{USER}'@'localhost' IDENTIFIED BY '{PASSWORD}'; \
+             GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'localhost' WITH GRANT OPTION;"
+        ))?;
+        Ok(db)
+    }
+
+    /// Starts `mariadbd` on this server's datadir, port and socket, and waits until it
+    /// answers.
+    fn launch(&mut self, daemon: &std::path::Path) -> Result<(), String> {
+        let dir = self._dir.path();
+        let mut cmd = Command::new(daemon);
         cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", datadir.display()))
-            .arg(format!("--socket={}", socket.display()))
-            .arg(format!("--port={port}"))
-            .arg(format!(
-                "--pid-file={}",
-                dir.path().join("mysqld.pid").display()
-            ))
-            .arg(format!(
-                "--log-error={}",
-                dir.path().join("error.log").display()
-            ))
-            .arg(format!("--tmpdir={}", tmp.display()))
+            .arg(format!("--datadir={}", self.datadir.display()))
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", dir.join("error.log").display()))
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--user=root",
@@ -83,30 +98,32 @@ impl MariaDb {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let pid = spawn_kept(cmd).map_err(|e| format!("mariadbd: {e}"))?;
-        let db = MariaDb {
-            port,
-            socket,
-            datadir,
-            pid,
-            _dir: dir,
-        };
+        self.pid = spawn_kept(cmd).map_err(|e| format!("mariadbd: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while db.root_sql("SELECT 1").is_err() {
+        while self.root_sql("SELECT 1").is_err() {
             if Instant::now() > deadline {
-                let log =
-                    std::fs::read_to_string(db._dir.path().join("error.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
                 return Err(format!("mariadbd did not answer within 60 s:\n{log}"));
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        db.root_sql(&format!(
-            "CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; \
-             GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION; \
-             CREATE USER '{USER}'@'localhost' IDENTIFIED BY '{PASSWORD}'; \
-             GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'localhost' WITH GRANT OPTION;"
-        ))?;
-        Ok(db)
+        Ok(())
+    }
+
+    /// Shuts the server down cleanly (SIGTERM, as `systemctl restart` does) and starts
+    /// it again on the same datadir and port.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let pidfile = self._dir.path().join("mysqld.pid");
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while pidfile.exists() || self.root_sql("SELECT 1").is_ok() {
+            if Instant::now() > deadline {
+                return Err("mariadbd did not stop within 60 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let daemon = find("mariadbd").ok_or("mariadbd not found")?;
+        self.launch(&daemon)
     }
 
     /// Runs SQL as root over the socket; returns tab-separated rows without headers.

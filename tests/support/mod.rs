@@ -105,12 +105,17 @@ impl Scratch {
 
     /// `strata --config <this config> backup` started in the background.
     pub fn spawn_backup(&self) -> std::process::Child {
+        self.spawn(&["backup"])
+    }
+
+    /// `strata --config <this config> args...` started in the background.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
             .arg("--config")
             .arg(self.config())
-            .arg("backup")
+            .args(args)
             .spawn()
-            .expect("spawn strata backup")
+            .expect("spawn strata")
     }
 
     /// Flips the bits of one byte in the middle of frame `frame` of `member` of event 1.

@@ -30,7 +30,7 @@ pub struct Options {
     pub drop_existing: bool,
     pub dry_run: bool,
     /// Local time `YYYY-MM-DD HH:MM:SS`, as `strata list` prints it.
-    pub until: Option<String>,
+    pub until: Option<replay::Until>,
 }
 
 /// One database to load.

@@ -1,14 +1,14 @@
 //! The steps of `strata load` that go through the server's own client tools: SQL that
 //! uses `DELIMITER` (objects), and the replay of captured binlogs up to a moment
-//! (`mariadb-binlog --start-position --stop-datetime | mariadb`). Credentials reach
+//! (`mariadb-binlog --stop-datetime | mariadb`). Credentials reach
 //! the tools in a temporary option file, never argv or their environment.
 
 use super::Db;
 use crate::catalog::Catalog;
 use crate::error::{Error, IoContext, Result};
+use crate::format::binlog::{self, Gtid, Position, Range};
 use crate::model::{Event, MemberKind};
 use crate::ops::pitr;
-use crate::source::mysql::binlog;
 use crate::source::mysql::connect::{client_tool, Connect};
 use crate::store::Store;
 use std::io::Write;
@@ -60,10 +60,55 @@ fn local_seconds(t: &str) -> Result<i64> {
         .ok_or_else(|| Error::Other(format!("--until {t:?} does not exist in this time zone")))
 }
 
+/// Where a replay stops.
+#[derive(Debug, Clone)]
+pub enum Until {
+    /// A local time `YYYY-MM-DD HH:MM:SS`: every event before it (`--stop-datetime`).
+    Time(String),
+    /// A server position `FILE:POS`: every event that ends at or before it.
+    Position(Position),
+    /// A MariaDB GTID: its transaction and everything before it.
+    Gtid(Gtid),
+}
+
+impl std::fmt::Display for Until {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Until::Time(t) => write!(f, "{t}"),
+            Until::Position(p) => write!(f, "position {p}"),
+            Until::Gtid(g) => write!(f, "GTID {g}"),
+        }
+    }
+}
+
+/// `(sequence of the file, position)`: positions in log order.
+fn order(p: &Position) -> (u64, u64) {
+    (binlog::sequence(&p.file), p.pos)
+}
+
+impl Until {
+    /// Whether the state recorded by event `e` (its binlog position and GTID) already
+    /// includes the stop point; `None` when `e` did not record what it takes to know.
+    fn reached_by(&self, e: &Event, source: &str) -> Option<bool> {
+        let key = |k: &str| e.info.get(&format!("{source}.{k}"));
+        match self {
+            Until::Time(t) => Some(e.start_time >= local_seconds(t).ok()?),
+            Until::Position(p) => {
+                let at = Position {
+                    file: key("binlog_file")?.clone(),
+                    pos: key("binlog_position")?.parse().ok()?,
+                };
+                Some(order(&at) >= order(p))
+            }
+            Until::Gtid(g) => Some(binlog::gtid_seq(key("gtid")?, g.domain)? >= g.seq),
+        }
+    }
+}
+
 /// What `--until` replays: from `base`'s snapshot position, the events whose captured
-/// binlogs join end to end up to the moment.
+/// binlogs join end to end up to the stop point.
 pub struct Chain {
-    until: String,
+    until: Until,
     file: String,
     pos: String,
     events: Vec<Event>,
@@ -71,8 +116,10 @@ pub struct Chain {
 
 /// Checks, before anything is loaded, that the binlogs captured after `base` reach
 /// `until` without a gap, and returns what to replay.
-pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &str) -> Result<Chain> {
-    let at = local_seconds(until)?;
+pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &Until) -> Result<Chain> {
+    if let Until::Time(t) = until {
+        local_seconds(t)?;
+    }
     let events = cat.events()?;
     if dbs.len() != 1 || dbs[0].objects.is_none() {
         return Err(Error::Other(
@@ -87,48 +134,56 @@ pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &str) -> Result<Chai
             base.id
         )));
     };
-    if at < base.start_time {
-        return Err(Error::Other(format!(
-            "--until {until} is before event {} was taken: load an older event",
-            base.id
-        )));
+    match until.reached_by(base, source) {
+        Some(false) => {}
+        Some(true) => {
+            return Err(Error::Other(format!(
+                "--until {until} is not after event {}: load an older event",
+                base.id
+            )))
+        }
+        None => {
+            return Err(Error::Other(format!(
+                "event {} recorded no GTID for that domain: stop at a time or a position",
+                base.id
+            )))
+        }
     }
-    // The window of `strata list --pitr` that holds the event must reach the moment.
+    // The window of `strata list --pitr` that holds the event must reach the stop.
     let spans = pitr::spans(&events, source);
     let window = spans
         .iter()
         .position(|s| s.kind == pitr::Kind::Window && s.events.contains(&base.id))
         .expect("an event with a binlog position is in a window");
-    if spans[window].to < at {
-        return Err(Error::Other(match spans.get(window + 1) {
-            Some(gap) => format!(
-                "--until {until} falls in a binlog gap ({}); `strata list --pitr` shows what can be restored",
-                gap.detail.as_deref().unwrap_or("not captured")
-            ),
-            None => format!(
-                "--until {until} is later than the binlogs captured so far (up to {}); run a backup first",
-                crate::format::meta::rfc3339(spans[window].to)
-            ),
-        }));
-    }
     let mut chain: Vec<Event> = Vec::new();
     for id in spans[window].events.iter().filter(|&&id| id > base.id) {
         let e = events.iter().find(|e| e.id == *id).expect("listed event");
         chain.push(e.clone());
-        if e.start_time >= at {
-            break;
+        if until.reached_by(e, source) == Some(true) {
+            return Ok(Chain {
+                until: until.clone(),
+                file,
+                pos,
+                events: chain,
+            });
         }
     }
-    Ok(Chain {
-        until: until.to_string(),
-        file,
-        pos,
-        events: chain,
-    })
+    Err(Error::Other(match spans.get(window + 1) {
+        Some(gap) => format!(
+            "--until {until} falls in a binlog gap ({}); `strata list --pitr` shows what can be restored",
+            gap.detail.as_deref().unwrap_or("not captured")
+        ),
+        None => format!(
+            "--until {until} is later than the binlogs captured so far (up to {}); run a backup first",
+            crate::format::meta::rfc3339(spans[window].to)
+        ),
+    }))
 }
 
-/// Replays `chain` into `c` for the database of `dbs`: the captured files are written
-/// to a temporary directory and piped through `mariadb-binlog` into the client.
+/// Replays `chain` into `c` for the database of `dbs`: each event's captured range of
+/// each file is written to a temporary directory (cut to the range the event recorded,
+/// so that no event is replayed twice) and all are piped, in order, through
+/// `mariadb-binlog` into the client.
 pub fn until(
     cat: &Catalog,
     store: &dyn Store,
@@ -142,57 +197,95 @@ pub fn until(
         pos,
         events: chain,
     } = chain;
+    let source = &dbs[0].source;
     let dir = tempfile::Builder::new()
         .prefix("strata-replay")
         .tempdir()
         .ctx(|| "cannot create a temporary directory".into())?;
-    // The newest copy of each file (a file still being written is copied again later).
-    let mut files: std::collections::BTreeMap<(u64, String), (&Event, crate::model::Member)> =
-        Default::default();
+    let mut paths = Vec::new();
+    let mut at = Position {
+        file: file.clone(),
+        pos: pos.parse().unwrap_or(binlog::FIRST),
+    };
     for e in chain {
-        for m in cat.members_with_frames(e.id)? {
-            if m.kind == MemberKind::Binlog {
-                let name = m.path.rsplit('/').next().unwrap_or_default().to_string();
-                files.insert((binlog::sequence(&name), name), (e, m));
+        let note =
+            |k: &str| -> Option<Position> { e.info.get(&format!("{source}.{k}"))?.parse().ok() };
+        let (Some(from), Some(to)) = (note("binlog_from"), note("binlog_to")) else {
+            return Err(Error::Other(format!(
+                "event {} recorded no binlog range for source '{source}'",
+                e.id
+            )));
+        };
+        if from != at {
+            return Err(Error::Other(format!(
+                "the binlogs captured by event {} start at {from}, not at {at} where the events before it stopped",
+                e.id
+            )));
+        }
+        let mut members: Vec<crate::model::Member> = cat
+            .members_with_frames(e.id)?
+            .into_iter()
+            .filter(|m| m.kind == MemberKind::Binlog && m.source == *source)
+            .collect();
+        members.sort_by_key(|m| binlog::sequence(&m.path));
+        for m in members {
+            let name = m.path.rsplit('/').next().unwrap_or_default().to_string();
+            let start = if name == from.file {
+                from.pos
+            } else {
+                binlog::FIRST
+            };
+            let mut range = Range::new(start, (name == to.file).then_some(to.pos));
+            match until {
+                Until::Position(p) if p.file == name => {
+                    range.to = Some(range.to.map_or(p.pos, |t| t.min(p.pos)))
+                }
+                Until::Gtid(g) => range.through_gtid = Some(*g),
+                _ => {}
+            }
+            let path = dir.path().join(format!("{:06}-{name}", paths.len()));
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(&path).ctx(|| format!("cannot create {}", path.display()))?,
+            );
+            let mut r = std::io::BufReader::new(crate::ops::read::member(store, &e.file, &m)?);
+            let copied = binlog::copy_range(&mut r, &mut out, range)
+                .and_then(|c| out.flush().map(|_| c))
+                .map_err(|err| crate::archive::reader::into_error(err, &m.path))?;
+            paths.push(path);
+            if copied.stopped {
+                break;
             }
         }
+        at = to;
     }
-    let mut paths = Vec::new();
-    for ((_, name), (e, m)) in &files {
-        let path = dir.path().join(name);
-        let mut out =
-            std::fs::File::create(&path).ctx(|| format!("cannot create {}", path.display()))?;
-        let mut r = crate::ops::read::member(store, &e.file, m)?;
-        std::io::copy(&mut r, &mut out)
-            .map_err(|e| crate::archive::reader::into_error(e, &m.path))?;
-        paths.push(path);
+    if paths.is_empty() {
+        return Ok(());
     }
-    if paths
-        .first()
-        .and_then(|p| p.file_name())
-        .and_then(|n| n.to_str())
-        != Some(file.as_str())
-    {
-        return Err(Error::Other(format!(
-            "the captured binlogs do not start with {file}, where the loaded event stopped"
-        )));
-    }
-    replay(&paths, pos, until, dbs, c)
+    let time = match until {
+        Until::Time(t) => Some(t.as_str()),
+        _ => None,
+    };
+    replay(&paths, time, dbs, c)
 }
 
-/// `mariadb-binlog --start-position --stop-datetime FILES | mariadb`.
+/// `mariadb-binlog [--stop-datetime] FILES | mariadb`.
 fn replay(
     paths: &[std::path::PathBuf],
-    pos: &str,
-    until: &str,
+    until: Option<&str>,
     dbs: &[Db],
     c: &Connect,
 ) -> Result<()> {
-    let mut binlog = Command::new(client_tool(&["mariadb-binlog", "mysqlbinlog"])?);
-    binlog
-        .arg("--no-defaults")
-        .arg(format!("--start-position={pos}"))
-        .arg(format!("--stop-datetime={until}"));
+    let tool = client_tool(&["mariadb-binlog", "mysqlbinlog"])?;
+    let mut binlog = Command::new(tool);
+    binlog.arg("--no-defaults");
+    if tool == "mariadb-binlog" {
+        // The pieces follow each other by position, which `plan` checked; a piece that
+        // starts within a file has no GTID list for the strict check to compare.
+        binlog.arg("--skip-gtid-strict-mode");
+    }
+    if let Some(t) = until {
+        binlog.arg(format!("--stop-datetime={t}"));
+    }
     if let [one] = dbs {
         binlog.arg(format!("--database={}", one.name));
         if one.name != one.target {

@@ -1,7 +1,8 @@
-//! Binary logs captured with each backup (`binlogs = true`): the binlog files the
-//! server wrote from the position the previous backup recorded to this backup's own
-//! snapshot position, stored whole as `<source>/binlog/<file>` (kind `binlog`), so that
-//! `mariadb-binlog`/`mysqlbinlog` read them as they are.
+//! Binary logs captured with each backup (`binlogs = true`) and by `strata binlog
+//! --follow`: the range of the server's log from the position the previous event
+//! recorded to this event's own position, stored per file as `<source>/binlog/<file>`
+//! (kind `binlog`), each a range copy (`format::binlog`) that `mariadb-binlog` /
+//! `mysqlbinlog` read as it is. Consecutive events never hold the same event twice.
 //!
 //! They are fetched by `mariadb-binlog --read-from-remote-server --raw` (or
 //! `mysqlbinlog`), which writes the server's bytes unchanged; its credentials come from a
@@ -18,26 +19,7 @@ use crate::model::{Member, MemberKind, MemberSink, SinkError};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-/// A position in the binary log: file and byte offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Position {
-    pub file: String,
-    pub pos: u64,
-}
-
-impl std::fmt::Display for Position {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.pos)
-    }
-}
-
-/// The sequence number of a binlog file name (`binlog.000012` -> 12), for ordering.
-pub fn sequence(file: &str) -> u64 {
-    file.rsplit('.')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
+pub use crate::format::binlog::{sequence, Position};
 
 /// Refuses a server that writes no binary log.
 pub fn check_enabled(conn: &mut Conn, c: &Connect, source: &str) -> Result<()> {
@@ -90,7 +72,7 @@ pub fn capture(
         }
     };
     sink.note(format!("{source}.binlog_from"), from.to_string());
-    if files.is_empty() {
+    if files.is_empty() || from == *now {
         return Ok(());
     }
     // In the event's spool directory: removed with it, also after a crash.
@@ -100,20 +82,22 @@ pub fn capture(
         .prefix("binlog-")
         .tempdir_in(&spool)
         .ctx(|| format!("cannot create a directory in {}", spool.display()))?;
-    fetch(c, &files, dir.path())?;
+    fetch(c, &files, from.pos, dir.path())?;
     let mut window: Option<(u32, u32)> = None;
     for f in &files {
-        let path = dir.path().join(f);
-        let start = if *f == from.file { from.pos } else { 0 };
+        let fetched = dir.path().join(f);
+        let start = if *f == from.file {
+            from.pos
+        } else {
+            binlog::FIRST
+        };
         let end = (*f == now.file).then_some(now.pos);
-        let mut file = std::fs::File::open(&path).ctx(|| format!("mariadb-binlog wrote no {f}"))?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if let Some((a, b)) = binlog::event_times(&mut file, len, start, end)
-            .ctx(|| format!("cannot read {}", path.display()))?
-        {
+        let copied = range_file(&fetched, start, end)?;
+        if let Some((a, b)) = copied.window {
             window = Some(window.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
         }
-        std::io::Seek::rewind(&mut file).ctx(|| format!("cannot read {}", path.display()))?;
+        let mut file = std::fs::File::open(fetched.with_extension("range"))
+            .ctx(|| format!("cannot read the range copy of {f}"))?;
         let member = Member::new(
             source,
             format!("{source}/binlog/{f}"),
@@ -133,13 +117,37 @@ pub fn capture(
     Ok(())
 }
 
-/// Runs the binlog client to copy `files` from the server into `dir`, unchanged.
-fn fetch(c: &Connect, files: &[String], dir: &std::path::Path) -> Result<()> {
+/// Cuts the fetched `path` to `[start, end)` of the server's file, into `path.range`.
+fn range_file(path: &std::path::Path, start: u64, end: Option<u64>) -> Result<binlog::Copied> {
+    let name = path.display();
+    let mut input = std::io::BufReader::new(
+        std::fs::File::open(path).ctx(|| format!("mariadb-binlog wrote no {name}"))?,
+    );
+    let out = path.with_extension("range");
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(&out).ctx(|| format!("cannot create {}", out.display()))?,
+    );
+    let copied = binlog::copy_range(&mut input, &mut w, binlog::Range::new(start, end))
+        .ctx(|| format!("cannot copy {name}"))?;
+    if let Some(e) = end.filter(|&e| copied.end.unwrap_or(binlog::FIRST) < e) {
+        return Err(Error::Other(format!(
+            "the server sent {name} only up to {}, not to {e}",
+            copied.end.unwrap_or(binlog::FIRST)
+        )));
+    }
+    Ok(copied)
+}
+
+/// Runs the binlog client to copy `files` from the server into `dir`, unchanged, the
+/// first from `start` (the server then sends the file's header and the events from
+/// there, which is a range copy).
+fn fetch(c: &Connect, files: &[String], start: u64, dir: &std::path::Path) -> Result<()> {
     let tool = super::connect::client_tool(&["mariadb-binlog", "mysqlbinlog"])?;
     let cnf = c.defaults_file()?;
     let out = std::process::Command::new(tool)
         .arg(format!("--defaults-extra-file={}", cnf.path().display()))
         .args(["--read-from-remote-server", "--raw"])
+        .arg(format!("--start-position={start}"))
         .arg(format!("--result-file={}/", dir.display()))
         .args(files)
         .env_remove("MYSQL_PWD")

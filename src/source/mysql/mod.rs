@@ -11,6 +11,7 @@
 pub mod binlog;
 pub mod connect;
 pub mod dump;
+pub mod follow;
 pub mod objects;
 pub mod ordered;
 pub mod schema;
@@ -44,6 +45,7 @@ pub enum Category {
     Local,
 }
 
+#[derive(Clone)]
 pub struct MysqlSource {
     pub name: String,
     pub connect: Connect,
@@ -69,6 +71,10 @@ pub struct MysqlSource {
     pub long_query_guard: u64,
     /// Capture the binary logs written since the previous backup (`binlog` module).
     pub binlogs: bool,
+    /// `strata binlog --follow` closes an event this often, or after this many bytes
+    /// of binary log, whichever comes first.
+    pub binlog_interval: Duration,
+    pub binlog_max_size: u64,
 }
 
 enum Plan {
@@ -338,6 +344,16 @@ impl MysqlSource {
                 .and_then(|_| conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT"))
                 .map_err(|e| c.err(&e))?;
         }
+        self.binlog_status(c0, sink)
+    }
+
+    /// Notes where the binlog stands (file, position, GTID) and returns the position;
+    /// `None`, with a warning, when the server does not say.
+    pub(super) fn binlog_status(
+        &self,
+        c0: &mut Conn,
+        sink: &mut dyn MemberSink,
+    ) -> Result<Option<binlog::Position>> {
         // MySQL 8.4 renamed the statement; a server without a binlog returns no row.
         let status: Option<mysql::Row> = match c0
             .query_first("SHOW MASTER STATUS")
@@ -374,7 +390,7 @@ impl MysqlSource {
     }
 
     /// Captures the binlogs since the previous backup's position up to `now`.
-    fn capture_binlogs(
+    pub(super) fn capture_binlogs(
         &self,
         c0: &mut Conn,
         now: Option<binlog::Position>,
@@ -398,6 +414,11 @@ impl MysqlSource {
 impl Source for MysqlSource {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn follower(&self) -> Option<Box<dyn crate::source::Follower>> {
+        self.binlogs
+            .then(|| Box::new(follow::BinlogOnly(self.clone())) as Box<dyn crate::source::Follower>)
     }
 
     fn dry_run(&self) -> Result<Vec<String>> {
