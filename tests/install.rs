@@ -78,11 +78,17 @@ fn install_sh_puts_everything_in_place_and_keeps_an_edited_config() {
         "strata-backup.service",
         "strata-backup.timer",
         "strata-mount.service",
+        "strata-binlog.service",
     ];
     let unit = std::fs::read_to_string(r.join("units/strata-backup.service")).unwrap();
     assert!(
         unit.contains(&format!("ExecStart={} backup", bin.display())),
         "{unit}"
+    );
+    let follow = std::fs::read_to_string(r.join("units/strata-binlog.service")).unwrap();
+    assert!(
+        follow.contains(&format!("ExecStart={} binlog --follow", bin.display())),
+        "{follow}"
     );
     let timer = std::fs::read_to_string(r.join("units/strata-backup.timer")).unwrap();
     assert!(timer.contains("Persistent=true") && timer.contains("RandomizedDelaySec="));
