@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks, each against its peers in the same run, on the same data. Prints times,
 # ratios and peak memory. Not a test: numbers depend on the machine.
-#   scripts/bench.sh [files] [mysql] [mount] [remote]     (default: all four)
+#   scripts/bench.sh [files] [mysql] [mount] [remote] [scale] [load]   (default: all)
 #   files: strata backup of a ~1 GB tree vs `tar -c | zstd -T0` (same level)
 #   mysql: strata backup of ~1 GB of rows vs mysqldump | zstd and mydumper
 #   mount: reads through `strata mount` vs zstd -d, borg mount, restic mount, ratarmount
 #   remote: upload to a loopback S3 server vs `aws s3 cp`; one table of a remote-only event
+#   scale: list, list --pitr and the mount on a catalog of 100,000 events (goal < 50 ms)
+#   load: strata load --threads 2 vs myloader -t 2 vs mysql <; binlog replay of an hour
 # BENCH_DIR (default /var/tmp/strata-bench) keeps generated data between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +19,7 @@ STRATA="$PWD/target/release/strata"
 WORK="${BENCH_DIR:-/var/tmp/strata-bench}"
 RUNS="${BENCH_RUNS:-2}"
 mkdir -p "$WORK"
-SECTIONS="${*:-files mysql mount remote}"
+SECTIONS="${*:-files mysql mount remote scale load}"
 # Each section adds its goal rows here; they are printed together at the end.
 export BENCH_SUMMARY="$WORK/summary.tsv"
 : > "$BENCH_SUMMARY"
@@ -75,7 +77,9 @@ for section in $SECTIONS; do
                 echo "ratarmount could not be installed: its rows are left out" >&2
             python3 scripts/bench/mount.py "$STRATA" "$WORK" ;;
         remote) . scripts/bench/remote.sh ;;
-        *) echo "unknown section $section (files, mysql, mount, remote)" >&2; exit 2 ;;
+        scale) . scripts/bench/scale.sh ;;
+        load) . scripts/bench/load.sh ;;
+        *) echo "unknown section $section (files, mysql, mount, remote, scale, load)" >&2; exit 2 ;;
     esac
 done
 

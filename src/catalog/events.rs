@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::model::{Event, COMPLETE, PARTIAL, RUNNING};
 use rusqlite::{params, OptionalExtension, Row};
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, host, start_time, end_time, completed, bytes, file, sha256, error, warnings, info";
 
 fn row(r: &Row) -> rusqlite::Result<Event> {
@@ -94,14 +94,18 @@ impl Catalog {
                 "UPDATE events SET completed = ?2 WHERE id = ?1",
                 params![id, crate::model::DELETING],
             )
+            .and_then(|_| super::binlog::sources_of(&self.conn, id))
+            .and_then(|s| super::binlog::left(&self.conn, &s, id))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// Removes an event's row with its members, frames and copies (its id stays used).
     pub fn delete_event(&self, id: i64) -> Result<()> {
+        let sources = super::binlog::sources_of(&self.conn, id).map_err(|e| self.err(e))?;
         self.conn
             .execute("DELETE FROM events WHERE id = ?1", [id])
+            .and_then(|_| super::binlog::left(&self.conn, &sources, id))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -155,6 +159,8 @@ impl Catalog {
             ],
         )
         .map_err(|e| Self::plain(&self.path, e))?;
+        super::binlog::insert(&tx, event.id, &event.info)
+            .map_err(|e| Self::plain(&self.path, e))?;
         tx.commit().map_err(|e| Self::plain(&self.path, e))?;
         Ok(())
     }
@@ -185,6 +191,8 @@ impl Catalog {
         )
         .map_err(|e| Self::plain(&self.path, e))?;
         super::members::insert(&tx, event.id, members).map_err(|e| Self::plain(&self.path, e))?;
+        super::binlog::insert(&tx, event.id, &event.info)
+            .map_err(|e| Self::plain(&self.path, e))?;
         raise_last_id(&tx, event.id).map_err(|e| Self::plain(&self.path, e))?;
         tx.commit().map_err(|e| Self::plain(&self.path, e))?;
         Ok(())
@@ -227,31 +235,56 @@ impl Catalog {
         )
     }
 
-    /// Distinct `YYYY` of complete events' archive paths.
+    /// Distinct `YYYY` of complete events' archive paths. A skip scan over the index
+    /// on `file`: one probe per year, not a pass over every event.
     pub fn complete_years(&self) -> Result<Vec<String>> {
-        self.strings(
-            "SELECT DISTINCT substr(file, 1, 4) FROM events WHERE completed IN (0, 3) ORDER BY 1",
-            rusqlite::params![],
-        )
+        self.distinct_prefixes("", 4)
     }
 
-    /// Distinct `MM` of complete events under `YYYY/`.
+    /// Distinct `MM` of complete events under `YYYY/` (one probe per month).
     pub fn complete_months(&self, year: &str) -> Result<Vec<String>> {
+        Ok(self
+            .distinct_prefixes(&format!("{year}/"), 7)?
+            .into_iter()
+            .map(|p| p[5..].to_string())
+            .collect())
+    }
+
+    /// The distinct first `len` characters of complete events' `file` that start with
+    /// `under` (`file`s are `YYYY/MM/...`, so `len` 4 gives years, 7 months).
+    fn distinct_prefixes(&self, under: &str, len: usize) -> Result<Vec<String>> {
+        // After prefix P, the next one is at or after P || '0' ('/' < '0' and every
+        // character that follows a prefix is '/').
         self.strings(
-            "SELECT DISTINCT substr(file, 6, 2) FROM events
-             WHERE completed IN (0, 3) AND substr(file, 1, 5) = ?1 ORDER BY 1",
-            rusqlite::params![format!("{year}/")],
+            "WITH RECURSIVE p(v) AS (
+                 SELECT (SELECT substr(MIN(file), 1, ?2) FROM events
+                         WHERE file >= ?1 AND file < ?1 || '~' AND completed IN (0, 3))
+                 UNION ALL
+                 SELECT (SELECT substr(MIN(file), 1, ?2) FROM events
+                         WHERE file >= p.v || '0' AND file < ?1 || '~' AND completed IN (0, 3))
+                 FROM p WHERE p.v IS NOT NULL)
+             SELECT v FROM p WHERE v IS NOT NULL AND length(v) = ?2",
+            rusqlite::params![under, len as i64],
         )
     }
 
-    /// Complete events whose archive lies under `YYYY/MM/`, oldest first.
-    pub fn complete_events_in(&self, year: &str, month: &str) -> Result<Vec<Event>> {
-        self.query_events(
-            &format!(
-                "SELECT {COLUMNS} FROM events WHERE completed IN (0, 3) AND substr(file, 1, 8) = ?1 ORDER BY id"
-            ),
-            [format!("{year}/{month}/")],
-        )
+    /// Ids of the complete events whose archive lies under `YYYY/MM/`, oldest first.
+    pub fn complete_ids_in(&self, year: &str, month: &str) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM events WHERE file >= ?1 AND file < ?2 AND completed IN (0, 3)
+                 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(
+                [format!("{year}/{month}/"), format!("{year}/{month}0")],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<i64>>>()
+            .map_err(|e| self.err(e))
     }
 
     /// The newest complete event.
@@ -268,7 +301,7 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
-    fn strings<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<String>> {
+    pub(super) fn strings<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<String>> {
         let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let rows = st.query_map(p, |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<String>>>()
@@ -290,7 +323,7 @@ impl Catalog {
             .next())
     }
 
-    fn query_events<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Event>> {
+    pub(super) fn query_events<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Event>> {
         let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = st.query_map(p, row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()

@@ -96,6 +96,20 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// An event's number of members and their uncompressed bytes.
+    pub fn member_total(&self, event_id: i64) -> Result<(u64, u64)> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM members WHERE event_id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([event_id], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                })
+            })
+            .map_err(|e| self.err(e))
+    }
+
     /// The members of an event in archive order, without their frames.
     pub fn members(&self, event_id: i64) -> Result<Vec<Member>> {
         Ok(self

@@ -2,6 +2,7 @@
 //! rusqlite. WAL mode, so that a mount reads while a backup writes; the schema version
 //! lives in `PRAGMA user_version` and a newer one is refused.
 
+mod binlog;
 mod copies;
 mod events;
 mod members;
@@ -11,6 +12,7 @@ use crate::error::{Error, Result};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
+pub use binlog::{Link, Run};
 pub use copies::{CopyState, RemoteCopy};
 
 pub const FILE_NAME: &str = "catalog.sqlite3";

@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE events (
@@ -77,6 +77,28 @@ CREATE TABLE copies (
 CREATE INDEX copies_target ON copies(target, state);
 ";
 
+/// Version 4: `binlog_ranges` (filled from `events.info`, see `catalog::binlog`), with
+/// `joins` kept up to date as events come and go, `events.binlog_only`, and indexes
+/// that keep `list`, `list --pitr` and the mount's listings flat at 100,000 events.
+const V4: &str = "
+CREATE TABLE binlog_ranges (
+    event_id    INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    source      TEXT    NOT NULL,
+    snapshot    TEXT,
+    from_pos    TEXT,
+    to_pos      TEXT,
+    gap         TEXT,
+    binlog_only INTEGER NOT NULL DEFAULT 0,
+    joins       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, event_id)
+) WITHOUT ROWID;
+CREATE INDEX binlog_ranges_event ON binlog_ranges(event_id);
+CREATE INDEX binlog_ranges_breaks ON binlog_ranges(source, event_id) WHERE NOT joins;
+ALTER TABLE events ADD COLUMN binlog_only INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_listed ON events(id) WHERE NOT binlog_only OR completed <> 0 OR warnings <> 0;
+CREATE INDEX events_file ON events(file);
+";
+
 pub fn migrate(conn: &Connection) -> Result<(), String> {
     let version = |c: &Connection| -> Result<i64, String> {
         c.pragma_query_value(None, "user_version", |r| r.get(0))
@@ -106,6 +128,11 @@ pub fn migrate(conn: &Connection) -> Result<(), String> {
         if v < 3 {
             conn.execute_batch(V3)
                 .map_err(|e| format!("cannot upgrade the schema to version 3: {e}"))?;
+        }
+        if v < 4 {
+            conn.execute_batch(V4)
+                .and_then(|_| super::binlog::backfill(conn))
+                .map_err(|e| format!("cannot upgrade the schema to version 4: {e}"))?;
         }
         conn.pragma_update(None, "user_version", VERSION)
             .map_err(|e| e.to_string())?;

@@ -6,8 +6,11 @@ use crate::ops::{self, EventRef};
 use serde_json::json;
 use std::io::Write;
 
-pub fn list(env: &Env, as_json: bool) -> Result<u8> {
+pub fn list(env: &Env, as_json: bool, all: bool) -> Result<u8> {
     let cat = env.catalog()?;
+    if !as_json {
+        return list_table(env, &cat, all);
+    }
     let events = cat.events()?;
     let copies = cat.copies()?;
     let totals = cat.member_totals()?;
@@ -18,7 +21,7 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
     let copies_of = |id: i64| copies.iter().filter(move |c| c.event_id == id);
     let local = |e: &crate::model::Event| !e.file.is_empty() && env.repo.join(&e.file).is_file();
     let mut out = std::io::stdout().lock();
-    if as_json {
+    {
         let v: Vec<_> = events
             .iter()
             .map(|e| {
@@ -41,52 +44,113 @@ pub fn list(env: &Env, as_json: bool) -> Result<u8> {
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("json"))
             .ctx(|| "stdout".into())?;
-        return Ok(exit::OK);
     }
-    let mut rows = vec![vec![
-        "ID".into(),
-        "DATE".into(),
-        "STATUS".into(),
-        "SIZE".into(),
-        "DURATION".into(),
-        "RATIO".into(),
-        "WARN".into(),
-        "WHERE".into(),
-    ]];
-    for e in &events {
-        let mut place: Vec<String> = local(e).then(|| "local".to_string()).into_iter().collect();
-        for c in copies_of(e.id).filter(|c| c.state != crate::catalog::CopyState::Removed) {
-            place.push(match c.state {
-                crate::catalog::CopyState::Done => c.target.clone(),
-                s => format!("{}({})", c.target, s.as_str()),
-            });
-        }
-        if e.is_readable() {
-            for t in env.targets() {
-                if !copies_of(e.id).any(|c| c.target == t.name) {
-                    place.push(format!("{}(pending)", t.name));
-                }
+    Ok(exit::OK)
+}
+
+/// Where an event's archive is: `local`, and each target with the state of its copy.
+fn places(
+    env: &Env,
+    cat: &crate::catalog::Catalog,
+    e: &crate::model::Event,
+) -> Result<Vec<String>> {
+    let local = !e.file.is_empty() && env.repo.join(&e.file).is_file();
+    let mut place: Vec<String> = local.then(|| "local".to_string()).into_iter().collect();
+    let copies = cat.copies_of(e.id)?;
+    for c in copies
+        .iter()
+        .filter(|c| c.state != crate::catalog::CopyState::Removed)
+    {
+        place.push(match c.state {
+            crate::catalog::CopyState::Done => c.target.clone(),
+            s => format!("{}({})", c.target, s.as_str()),
+        });
+    }
+    if e.is_readable() {
+        for t in env.targets() {
+            if !copies.iter().any(|c| c.target == t.name) {
+                place.push(format!("{}(pending)", t.name));
             }
         }
+    }
+    Ok(place)
+}
+
+/// The table of `strata list`: an event per row, except that a run of clean
+/// binlog-only events is one row (`binlog`, its ids `FIRST-LAST`, where its first and
+/// last events are) unless `all`. So the listing stays short and fast however many
+/// small events `binlog --follow` made.
+fn list_table(env: &Env, cat: &crate::catalog::Catalog, all: bool) -> Result<u8> {
+    let mut rows = vec![[
+        "ID", "DATE", "STATUS", "SIZE", "DURATION", "RATIO", "WARN", "WHERE",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let runs: Vec<crate::catalog::Run> = if all {
+        cat.events()?
+            .iter()
+            .map(|e| crate::catalog::Run {
+                first: e.id,
+                last: e.id,
+                count: 1,
+                bytes: e.bytes,
+                binlog: false,
+            })
+            .collect()
+    } else {
+        cat.list_runs()?
+    };
+    let event = |id| {
+        cat.event(id)?
+            .ok_or_else(|| Error::Other(format!("event {id} vanished from the catalog")))
+    };
+    let join = |p: Vec<String>| {
+        if p.is_empty() {
+            "-".to_string()
+        } else {
+            p.join(",")
+        }
+    };
+    for r in runs {
+        let e = event(r.first)?;
+        if r.count > 1 {
+            let last = event(r.last)?;
+            let mut place = places(env, cat, &e)?;
+            for p in places(env, cat, &last)? {
+                if !place.contains(&p) {
+                    place.push(p);
+                }
+            }
+            rows.push(vec![
+                format!("{}-{}", r.first, r.last),
+                fmt::date(e.start_time),
+                format!("binlog x{}", r.count),
+                fmt::size(r.bytes),
+                format!("to {}", fmt::date(last.start_time)),
+                "-".into(),
+                "0".into(),
+                join(place),
+            ]);
+            continue;
+        }
+        let (_, raw) = cat.member_total(e.id)?;
+        let ratio = (e.bytes > 0 && raw > 0).then(|| raw as f64 / e.bytes as f64);
         rows.push(vec![
             e.id.to_string(),
             fmt::date(e.start_time),
-            e.status().into(),
+            if r.binlog { "binlog" } else { e.status() }.into(),
             fmt::size(e.bytes),
             e.end_time
                 .map(|t| fmt::duration(t - e.start_time))
                 .unwrap_or_else(|| "-".into()),
-            ratio(e)
+            ratio
                 .map(|r| format!("{r:.1}x"))
                 .unwrap_or_else(|| "-".into()),
             e.warnings.to_string(),
-            if place.is_empty() {
-                "-".into()
-            } else {
-                place.join(",")
-            },
+            join(places(env, cat, &e)?),
         ]);
     }
+    let mut out = std::io::stdout().lock();
     fmt::table(&mut out, &rows).ctx(|| "stdout".into())?;
     Ok(exit::OK)
 }
@@ -328,11 +392,7 @@ pub fn row_diff(
 /// `strata list --pitr`: recoverable windows and gaps per source, from the catalog.
 pub fn pitr(env: &Env, as_json: bool) -> Result<u8> {
     use crate::ops::pitr;
-    let events = env.catalog()?.events()?;
-    let spans: Vec<pitr::Span> = pitr::sources(&events)
-        .iter()
-        .flat_map(|s| pitr::spans(&events, s))
-        .collect();
+    let spans = pitr::all(&env.catalog()?)?;
     let mut out = std::io::stdout().lock();
     let stdout = |e: std::io::Error| Error::io("stdout", e);
     if as_json {
@@ -350,10 +410,10 @@ pub fn pitr(env: &Env, as_json: bool) -> Result<u8> {
         )
         .map_err(stdout)?;
         for s in &spans {
-            let events = match s.events.as_slice() {
-                [one] => one.to_string(),
-                [first, .., last] => format!("{first}-{last}"),
-                [] => String::new(),
+            let events = if s.first_event == s.last_event {
+                s.first_event.to_string()
+            } else {
+                format!("{}-{}", s.first_event, s.last_event)
             };
             let kind = match s.kind {
                 pitr::Kind::Window => "window",

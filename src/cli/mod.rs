@@ -57,6 +57,10 @@ enum Command {
         /// windows its backups and captured binlogs cover, and the gaps.
         #[arg(long)]
         pitr: bool,
+        /// Every event on its own row (by default a run of binlog-only events made by
+        /// `strata binlog` is one row).
+        #[arg(long)]
+        all: bool,
     },
     /// Show one event: its status, binlog position and GTID when recorded, and its members.
     Show {
@@ -367,8 +371,10 @@ pub fn run() -> Result<u8> {
     match cli.command {
         Command::Backup { dry_run: false } => backup::run(env),
         Command::Backup { dry_run: true } => backup::dry_run(&env),
-        Command::List { json, pitr: true } => browse::pitr(&env, json),
-        Command::List { json, .. } => browse::list(&env, json),
+        Command::List {
+            json, pitr: true, ..
+        } => browse::pitr(&env, json),
+        Command::List { json, all, .. } => browse::list(&env, json, all),
         Command::Show { id, json } => browse::show(&env, id, json),
         Command::Cat { id, ref path } => browse::cat(&env, id, path),
         Command::Restore {

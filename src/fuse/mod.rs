@@ -20,6 +20,10 @@ const LONG_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub struct StrataFs {
     vfs: Arc<Vfs>,
+    /// The listing of each open directory, taken at opendir: readdir comes back once
+    /// per page of entries, and a month of binlog events has thousands.
+    dirs: std::sync::Mutex<std::collections::HashMap<u64, Arc<Vec<crate::vfs::Entry>>>>,
+    next_dir: std::sync::atomic::AtomicU64,
 }
 
 fn kind(k: Kind) -> FileType {
@@ -134,17 +138,49 @@ impl Filesystem for StrataFs {
         reply.ok()
     }
 
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.vfs.readdir(ino.0) {
+            Ok(entries) => {
+                let fh = self
+                    .next_dir
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.dirs
+                    .lock()
+                    .expect("dirs")
+                    .insert(fh, Arc::new(entries));
+                reply.opened(FileHandle(fh), FopenFlags::empty())
+            }
+            Err(e) => reply.error(err(e)),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.dirs.lock().expect("dirs").remove(&fh.0);
+        reply.ok()
+    }
+
     fn readdir(
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.vfs.readdir(ino.0) {
-            Ok(e) => e,
-            Err(e) => return reply.error(err(e)),
+        let held = self.dirs.lock().expect("dirs").get(&fh.0).cloned();
+        let entries = match held {
+            Some(e) => e,
+            None => match self.vfs.readdir(ino.0) {
+                Ok(e) => Arc::new(e),
+                Err(e) => return reply.error(err(e)),
+            },
         };
         let dots = [
             (ino.0, FileType::Directory, "."),
@@ -291,7 +327,15 @@ pub fn mount(
     }
     cfg.n_threads = Some(threads.max(1));
     cfg.clone_fd = true;
-    let session = fuser::spawn_mount(StrataFs { vfs }, mountpoint, &cfg)?;
+    let session = fuser::spawn_mount(
+        StrataFs {
+            vfs,
+            dirs: Default::default(),
+            next_dir: std::sync::atomic::AtomicU64::new(1),
+        },
+        mountpoint,
+        &cfg,
+    )?;
     widen_readahead(mountpoint);
     Ok(session)
 }

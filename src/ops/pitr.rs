@@ -5,7 +5,8 @@
 //! to the last one's; a capture that starts with a gap (a log purged before strata
 //! copied it) ends the window before it.
 
-use crate::model::Event;
+use crate::catalog::{Catalog, Link};
+use crate::error::Result;
 use serde::Serialize;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -24,43 +25,38 @@ pub struct Span {
     /// Unix seconds.
     pub from: i64,
     pub to: i64,
-    /// The events that make the span (bases and captures), in order.
-    pub events: Vec<i64>,
+    /// The first and last events of the span (bases and captures); a gap's event is
+    /// the one whose capture does not join.
+    pub first_event: i64,
+    pub last_event: i64,
     /// For a gap: the binlog range that was lost.
     pub detail: Option<String>,
 }
 
-/// The mysql sources that captured binlogs in any of `events`.
-pub fn sources(events: &[Event]) -> Vec<String> {
-    let mut out: Vec<String> = events
-        .iter()
-        .flat_map(|e| e.info.keys())
-        .filter_map(|k| k.strip_suffix(".binlog_to"))
-        .map(str::to_string)
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+impl Span {
+    pub fn holds(&self, id: i64) -> bool {
+        self.first_event <= id && id <= self.last_event
+    }
 }
 
-/// The windows and gaps of `source`, oldest first.
-pub fn spans(events: &[Event], source: &str) -> Vec<Span> {
-    let key = |e: &Event, k: &str| e.info.get(&format!("{source}.{k}")).cloned();
-    let mut readable: Vec<&Event> = events
-        .iter()
-        .filter(|e| e.is_readable() && key(e, "binlog_file").is_some())
-        .collect();
-    readable.sort_by_key(|e| e.id);
+/// The windows and gaps of every source that captured binlogs, oldest first.
+pub fn all(cat: &Catalog) -> Result<Vec<Span>> {
+    let mut out = Vec::new();
+    for s in cat.binlog_sources()? {
+        out.extend(spans(&cat.binlog_links(&s)?, &s));
+    }
+    Ok(out)
+}
+
+/// The windows and gaps of `source` from its chain's links, oldest first.
+pub fn spans(links: &[Link], source: &str) -> Vec<Span> {
     let mut out: Vec<Span> = Vec::new();
     let mut open: Option<Span> = None;
-    let mut last_to: Option<String> = None;
-    for e in readable {
-        let from = key(e, "binlog_from");
-        let joins = from.is_some() && from == last_to && key(e, "binlog_gap").is_none();
+    for l in links {
         match open.as_mut() {
-            Some(w) if joins => {
-                w.to = e.start_time;
-                w.events.push(e.id);
+            Some(w) if l.joins => {
+                w.to = l.start_time;
+                w.last_event = l.id;
             }
             _ => {
                 if let Some(w) = open.take() {
@@ -70,12 +66,13 @@ pub fn spans(events: &[Event], source: &str) -> Vec<Span> {
                         source: source.to_string(),
                         kind: Kind::Gap,
                         from: end,
-                        to: e.start_time,
-                        events: vec![e.id],
-                        detail: key(e, "binlog_gap").or_else(|| {
+                        to: l.start_time,
+                        first_event: l.id,
+                        last_event: l.id,
+                        detail: l.gap.clone().or_else(|| {
                             Some(format!(
                                 "event {} captured no binlogs joining the previous event",
-                                e.id
+                                l.id
                             ))
                         }),
                     });
@@ -83,14 +80,14 @@ pub fn spans(events: &[Event], source: &str) -> Vec<Span> {
                 open = Some(Span {
                     source: source.to_string(),
                     kind: Kind::Window,
-                    from: e.start_time,
-                    to: e.start_time,
-                    events: vec![e.id],
+                    from: l.start_time,
+                    to: l.start_time,
+                    first_event: l.id,
+                    last_event: l.id,
                     detail: None,
                 });
             }
         }
-        last_to = key(e, "binlog_to");
     }
     out.extend(open);
     out
@@ -100,84 +97,41 @@ pub fn spans(events: &[Event], source: &str) -> Vec<Span> {
 mod tests {
     use super::*;
 
-    fn ev(id: i64, at: i64, info: &[(&str, &str)]) -> Event {
-        let mut e = Event {
+    fn link(id: i64, at: i64, joins: bool, gap: Option<&str>) -> Link {
+        Link {
             id,
             start_time: at,
-            end_time: Some(at),
-            completed: crate::model::COMPLETE,
-            ..Default::default()
-        };
-        for (k, v) in info {
-            e.info.insert(format!("db.{k}"), v.to_string());
+            joins,
+            gap: gap.map(str::to_string),
         }
-        e
     }
 
     #[test]
     fn chained_captures_make_a_window_and_a_gap_splits_it() {
-        let evs = vec![
-            ev(
-                1,
-                100,
-                &[
-                    ("binlog_file", "b.1"),
-                    ("binlog_from", "b.1:4"),
-                    ("binlog_to", "b.1:4"),
-                ],
-            ),
-            ev(
-                2,
-                200,
-                &[
-                    ("binlog_file", "b.1"),
-                    ("binlog_from", "b.1:4"),
-                    ("binlog_to", "b.1:90"),
-                ],
-            ),
-            ev(
-                3,
-                300,
-                &[
-                    ("binlog_file", "b.2"),
-                    ("binlog_from", "b.1:90"),
-                    ("binlog_to", "b.2:50"),
-                ],
-            ),
-            ev(
-                4,
-                400,
-                &[
-                    ("binlog_file", "b.4"),
-                    ("binlog_from", "b.3:4"),
-                    ("binlog_to", "b.4:7"),
-                    ("binlog_gap", "b.2:50 .. b.3:4"),
-                ],
-            ),
-            ev(
-                5,
-                500,
-                &[
-                    ("binlog_file", "b.4"),
-                    ("binlog_from", "b.4:7"),
-                    ("binlog_to", "b.4:9"),
-                ],
-            ),
+        let links = vec![
+            link(1, 100, false, None),
+            link(3, 300, true, None),
+            link(4, 400, false, Some("b.2:50 .. b.3:4")),
+            link(5, 500, true, None),
+            link(6, 600, false, None),
         ];
-        assert_eq!(sources(&evs), vec!["db".to_string()]);
-        let s = spans(&evs, "db");
-        let got: Vec<(&Kind, i64, i64, &[i64])> = s
+        let s = spans(&links, "db");
+        let got: Vec<(&Kind, i64, i64, i64, i64)> = s
             .iter()
-            .map(|s| (&s.kind, s.from, s.to, s.events.as_slice()))
+            .map(|s| (&s.kind, s.from, s.to, s.first_event, s.last_event))
             .collect();
         assert_eq!(
             got,
             vec![
-                (&Kind::Window, 100, 300, &[1, 2, 3][..]),
-                (&Kind::Gap, 300, 400, &[4][..]),
-                (&Kind::Window, 400, 500, &[4, 5][..]),
+                (&Kind::Window, 100, 300, 1, 3),
+                (&Kind::Gap, 300, 400, 4, 4),
+                (&Kind::Window, 400, 500, 4, 5),
+                (&Kind::Gap, 500, 600, 6, 6),
+                (&Kind::Window, 600, 600, 6, 6),
             ]
         );
         assert_eq!(s[1].detail.as_deref(), Some("b.2:50 .. b.3:4"));
+        assert!(s[3].detail.as_deref().unwrap().contains("event 6"));
+        assert!(s[0].holds(2) && !s[0].holds(4));
     }
 }

@@ -388,9 +388,9 @@ impl Vfs {
                 })
                 .collect()),
             Ino::Month(y, m) => Ok(self
-                .cat(|c| c.complete_events_in(&format!("{y:04}"), &format!("{m:02}")))?
+                .cat(|c| c.complete_ids_in(&format!("{y:04}"), &format!("{m:02}")))?
                 .into_iter()
-                .map(|e| dir(inode::encode(Ino::Event(e.id)), e.id.to_string()))
+                .map(|id| dir(inode::encode(Ino::Event(id)), id.to_string()))
                 .collect()),
             Ino::Event(id) => self.children(id, 0),
             Ino::Node(id, local) => self.children(id, local),

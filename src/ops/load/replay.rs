@@ -120,7 +120,6 @@ pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &Until) -> Result<Ch
     if let Until::Time(t) = until {
         local_seconds(t)?;
     }
-    let events = cat.events()?;
     if dbs.len() != 1 || dbs[0].objects.is_none() {
         return Err(Error::Other(
             "--until replays one whole database: name one database (not tables)".into(),
@@ -150,16 +149,21 @@ pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &Until) -> Result<Ch
         }
     }
     // The window of `strata list --pitr` that holds the event must reach the stop.
-    let spans = pitr::spans(&events, source);
+    let spans = pitr::spans(&cat.binlog_links(source)?, source);
     let window = spans
         .iter()
-        .position(|s| s.kind == pitr::Kind::Window && s.events.contains(&base.id))
-        .expect("an event with a binlog position is in a window");
+        .position(|s| s.kind == pitr::Kind::Window && s.holds(base.id))
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "event {} is not in a window of `strata list --pitr` for source '{source}'",
+                base.id
+            ))
+        })?;
     let mut chain: Vec<Event> = Vec::new();
-    for id in spans[window].events.iter().filter(|&&id| id > base.id) {
-        let e = events.iter().find(|e| e.id == *id).expect("listed event");
-        chain.push(e.clone());
-        if until.reached_by(e, source) == Some(true) {
+    for e in cat.binlog_events(source, base.id, spans[window].last_event)? {
+        let reached = until.reached_by(&e, source) == Some(true);
+        chain.push(e);
+        if reached {
             return Ok(Chain {
                 until: until.clone(),
                 file,
