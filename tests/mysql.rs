@@ -842,6 +842,20 @@ fn diff_rows_reports_updated_inserted_and_deleted_rows_by_key() {
         )
     };
 
+    // Without --rows: the unified diff of the member's SQL text.
+    let (code, text, _) = run(&["diff", "1", "2", &pairs]);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.starts_with(&format!(
+            "--- a/{pairs}\tevent 1\n+++ b/{pairs}\tevent 2\n@@ "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n-(2,'x','gone'),\n") && text.contains("\n+(4,'w','new')"),
+        "{text}"
+    );
+
     let (code, text, _) = run(&["diff", "1", "2", &pairs, "--rows"]);
     assert_eq!(code, Some(1));
     assert_eq!(

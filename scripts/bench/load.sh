@@ -1,1 +1,112 @@
-echo "load: not yet"
+# Sourced by scripts/bench.sh: loading a dump into a server, in one run on the same
+# private MariaDB: `strata load --threads 2` of a strata event vs `myloader -t 2` of a
+# mydumper dump of the same rows vs `mysql < dump.sql` (mysqldump). Each loads into a
+# fresh database; rows/s and MB/s of SQL are printed. Then the catch-up of a point in
+# time recovery: seconds for `strata load --until` to replay the binlogs of a burst of
+# writes (BENCH_LOAD_WRITES transactions, about an hour of a busy shop) on top.
+# Goal: strata load faster than myloader.
+LDIR="$WORK/load-mysql"
+LPORT=$(free_port)
+LSCALE="${BENCH_LOAD_SCALE:-1}"   # 1: about 150 MiB of SQL
+WRITES="${BENCH_LOAD_WRITES:-20000}"
+rm -rf "$LDIR" "$WORK/load-repo" "$WORK/load-mydumper"
+start_mariadb "$LDIR" "$LPORT" --innodb-buffer-pool-size=1G --innodb-flush-log-at-trx-commit=2
+trap 'kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null' EXIT
+lsql() { mariadb --no-defaults --socket="$SOCK" -uroot "$@"; }
+n1=$((700000 * LSCALE)); n2=$((400000 * LSCALE)); n3=$((150000 * LSCALE))
+lsql <<SQL
+CREATE DATABASE src CHARACTER SET utf8mb4;
+USE src;
+CREATE TABLE events (id BIGINT PRIMARY KEY, user_id INT, kind VARCHAR(20), payload VARCHAR(120),
+                     score DOUBLE, at DATETIME(3), INDEX(user_id));
+INSERT INTO events SELECT seq, seq % 100000, ELT(1 + seq % 4, 'view', 'click', 'buy', 'leave'),
+       CONCAT('payload ', MD5(seq), ' ', seq % 977), seq / 13, '2026-01-01' + INTERVAL seq SECOND
+FROM seq_1_to_$n1;
+CREATE TABLE orders (id INT PRIMARY KEY, customer INT, amount DECIMAL(12,2), note TEXT, ts TIMESTAMP);
+INSERT INTO orders SELECT seq, seq % 50000, (seq % 100000) / 100, IF(seq % 3 = 0, CONCAT('note ', SHA1(seq)), NULL),
+       '2025-01-01' + INTERVAL seq SECOND FROM seq_1_to_$n2;
+CREATE TABLE blobs (id INT PRIMARY KEY, data BLOB, f FLOAT);
+INSERT INTO blobs SELECT seq, UNHEX(CONCAT(SHA2(seq, 512), SHA2(seq + 1, 512), MD5(seq))), seq / 7 FROM seq_1_to_$n3;
+SQL
+for i in $(seq 1 20); do
+    echo "CREATE TABLE small_$i (id INT PRIMARY KEY, name VARCHAR(40), v INT);
+          INSERT INTO small_$i SELECT seq, CONCAT('name ', seq), seq * $i FROM seq_1_to_$((5000 * LSCALE));"
+done | lsql src
+lsql -e "CREATE USER IF NOT EXISTS bench@'%' IDENTIFIED BY 'bench-pw'; GRANT ALL ON *.* TO bench@'%';"
+rows=$(lsql -N -e "SELECT SUM(c) FROM (SELECT COUNT(*) c FROM src.events UNION ALL SELECT COUNT(*) FROM src.orders
+       UNION ALL SELECT COUNT(*) FROM src.blobs UNION ALL SELECT $((20 * 5000 * LSCALE))) t")
+echo "bench-pw" > "$WORK/load.pw"; chmod 600 "$WORK/load.pw"
+cat > "$WORK/load.toml" <<TOML
+repository = "$WORK/load-repo"
+[[source]]
+name = "db"
+kind = "mysql"
+host = "127.0.0.1"
+port = $LPORT
+user = "bench"
+password_file = "$WORK/load.pw"
+databases = ["src"]
+binlogs = true
+TOML
+"$STRATA" --config "$WORK/load.toml" -q backup
+sql_bytes=$(sqlite3 "$WORK/load-repo/catalog.sqlite3" "SELECT SUM(size) FROM members WHERE event_id = 1")
+export MYSQL_PWD=bench-pw
+mydumper -h 127.0.0.1 -P "$LPORT" -u bench -t 2 -B src -o "$WORK/load-mydumper" --trx-consistency-only
+mysqldump --no-defaults -h 127.0.0.1 -P "$LPORT" -u bench --single-transaction --databases src \
+    | sed 's/`src`/`dump_src`/g' > "$WORK/load-dump.sql"
+unset MYSQL_PWD
+echo
+echo "== load of $rows rows, $((sql_bytes >> 20)) MiB of SQL, into the same server ($(nproc) cores), best of $RUNS"
+fresh() { lsql -e "DROP DATABASE IF EXISTS \`$1\`"; }
+BEFORE="fresh strata_src" measure "strata load --threads 2" \
+    "$STRATA" --config "$WORK/load.toml" load 1 src --rename src=strata_src --threads 2 \
+    --to "127.0.0.1:$LPORT" --user bench --password-file "$WORK/load.pw"
+t_strata=$t
+if command -v myloader > /dev/null; then
+    BEFORE="fresh myl_src" measure "myloader -t 2" \
+        env MYSQL_PWD=bench-pw myloader -h 127.0.0.1 -P "$LPORT" -u bench -t 2 -d "$WORK/load-mydumper" -s src -B myl_src
+    t_myl=$t
+fi
+BEFORE="fresh dump_src" measure "mysql < dump.sql (mysqldump)" \
+    sh -c "mariadb --no-defaults --socket='$SOCK' -uroot < '$WORK/load-dump.sql'"
+t_mysql=$t
+for pair in "strata load:$t_strata" "myloader:${t_myl:-}" "mysql <:$t_mysql"; do
+    secs=${pair##*:}
+    [ -n "$secs" ] || continue
+    awk -v n="${pair%%:*}" -v s="$secs" -v r="$rows" -v b="$sql_bytes" \
+        'BEGIN { printf "%-20s %10.0f rows/s %8.1f MB/s of SQL\n", n, r / s, b / 1e6 / s }'
+done
+lsql -N -e "CHECKSUM TABLE src.events, strata_src.events, src.blobs, strata_src.blobs" | awk '{print "checksum", $0}'
+if [ -n "${t_myl:-}" ]; then
+    goal "load (strata load --threads 2)" "$t_strata s" "myloader -t 2: $t_myl s; mysql < dump: $t_mysql s" \
+        "$(ratio "$t_strata" "$t_myl")" "< 1.00 x myloader" "$(at_most "$(ratio "$t_strata" "$t_myl")" 0.99)"
+fi
+
+# Catch-up: a burst of writes after the event, captured by `strata binlog`, replayed.
+lsql src -e "CREATE TABLE IF NOT EXISTS ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(3), v INT)"
+python3 - "$WRITES" <<'PY' | lsql src
+import sys
+n = int(sys.argv[1])
+for i in range(n):
+    print(f"BEGIN; INSERT INTO ticks (at, v) VALUES (NOW(3), {i}); "
+          f"UPDATE orders SET amount = amount + 1 WHERE id = {1 + i * 7 % 400000}; "
+          f"DELETE FROM small_1 WHERE id = {1 + i % 5000}; COMMIT;")
+PY
+"$STRATA" --config "$WORK/load.toml" -q binlog
+until_t=$(date -d '+2 seconds' '+%Y-%m-%d %H:%M:%S')
+sleep 3
+"$STRATA" --config "$WORK/load.toml" -q binlog || true
+binlog_bytes=$(sqlite3 "$WORK/load-repo/catalog.sqlite3" "SELECT SUM(size) FROM members WHERE kind = 'binlog'")
+fresh pitr_src
+a=$(date +%s%N)
+"$STRATA" --config "$WORK/load.toml" load 1 src --rename src=pitr_src --threads 2 --until "$until_t" \
+    --to "127.0.0.1:$LPORT" --user bench --password-file "$WORK/load.pw" > /dev/null
+b=$(date +%s%N)
+t_pitr=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+t_replay=$(awk -v p="$t_pitr" -v s="$t_strata" 'BEGIN { printf "%.2f", p - s }')
+printf 'catch-up: %d transactions (%d MiB of binlog) replayed in about %s s (load --until %s s minus load %s s)\n' \
+    "$WRITES" $((binlog_bytes >> 20)) "$t_replay" "$t_pitr" "$t_strata"
+lsql -N -e "SELECT COUNT(*) FROM pitr_src.ticks" | awk -v n="$WRITES" '{print "replayed rows:", $1, "of", n}'
+goal "binlog catch-up ($WRITES transactions)" "$t_replay s" "-" "-" "report" "-"
+kill "$SERVER_PID"; wait "$SERVER_PID" 2> /dev/null || true
+trap - EXIT

@@ -269,8 +269,14 @@ pub fn diff(
     as_json: bool,
 ) -> Result<u8> {
     let cat = env.catalog()?;
-    let old = ops::complete_event(&cat, old)?.id;
-    let new = ops::complete_event(&cat, new)?.id;
+    let old = ops::complete_event(&cat, old)?;
+    let new = ops::complete_event(&cat, new)?;
+    if let ([path], false) = (paths, as_json) {
+        if let Some(code) = content_diff(env, &cat, (&old, &new), path)? {
+            return Ok(code);
+        }
+    }
+    let (old, new) = (old.id, new.id);
     let entries = crate::ops::diff::members(&cat.members(old)?, &cat.members(new)?, paths);
     let mut out = std::io::stdout().lock();
     if as_json {
@@ -294,6 +300,80 @@ pub fn diff(
     } else {
         exit::WARN
     })
+}
+
+/// The verified bytes of `m` of `e`, or nothing when it is absent.
+fn open_member<'a>(
+    store: &'a dyn crate::store::Store,
+    e: &'a crate::model::Event,
+    m: &'a Option<crate::model::Member>,
+) -> Result<Box<dyn std::io::BufRead + 'a>> {
+    Ok(match m {
+        Some(m) => Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            ops::read::member(store, &e.file, m)?,
+        )),
+        None => Box::new(std::io::empty()),
+    })
+}
+
+/// `strata diff A B PATH` where PATH is one member with content (a file, a command's
+/// output, SQL, a binlog) in either event: its unified diff, streamed (`ops::textdiff`);
+/// `None` when PATH is not such a member (then members are listed).
+fn content_diff(
+    env: &Env,
+    cat: &crate::catalog::Catalog,
+    (old, new): (&crate::model::Event, &crate::model::Event),
+    path: &str,
+) -> Result<Option<u8>> {
+    use crate::model::MemberKind;
+    let has_content =
+        |m: &crate::model::Member| !matches!(m.kind, MemberKind::Dir | MemberKind::Symlink);
+    let a = cat.member(old.id, path)?.filter(has_content);
+    let b = cat.member(new.id, path)?.filter(has_content);
+    if a.is_none() && b.is_none() {
+        return Ok(None);
+    }
+    if let (Some(x), Some(y)) = (&a, &b) {
+        if x.sha256.is_some() && x.sha256 == y.sha256 {
+            return Ok(Some(exit::OK));
+        }
+    }
+    let store = env.store()?;
+    let with_frames = |e: &crate::model::Event, m: &Option<crate::model::Member>| match m {
+        Some(m) => Ok::<_, Error>(
+            cat.members_with_frames(e.id)?
+                .into_iter()
+                .find(|x| x.path == m.path),
+        ),
+        None => Ok(None),
+    };
+    let (fa, fb) = (with_frames(old, &a)?, with_frames(new, &b)?);
+    let name = |e: &crate::model::Event, m: &Option<crate::model::Member>, side: &str| match m {
+        Some(_) => format!("{side}/{path}\tevent {}", e.id),
+        None => "/dev/null".to_string(),
+    };
+    if [&a, &b]
+        .iter()
+        .any(|m| m.as_ref().is_some_and(|m| m.kind == MemberKind::Binlog))
+    {
+        println!(
+            "Binary members {}:{path} and {}:{path} differ",
+            old.id, new.id
+        );
+        return Ok(Some(exit::WARN));
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let differ = crate::ops::textdiff::unified(
+        open_member(&store, old, &fa)?,
+        open_member(&store, new, &fb)?,
+        (&name(old, &a, "a"), &name(new, &b, "b")),
+        &mut out,
+    )
+    .and_then(|d| std::io::Write::flush(&mut out).map(|_| d))
+    .map_err(|e| crate::archive::reader::into_error(e, path))?;
+    env.report_fetched(&store);
+    Ok(Some(if differ { exit::WARN } else { exit::OK }))
 }
 
 /// `strata diff A B PATH --rows|--stat`: the row changes of one table member, streamed.

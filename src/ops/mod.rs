@@ -19,6 +19,7 @@ pub mod restore;
 pub mod retention;
 pub mod rowdiff;
 pub mod sidecars;
+pub mod textdiff;
 pub mod upload;
 pub mod verify;
 pub mod verify_remote;
