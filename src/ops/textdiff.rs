@@ -77,7 +77,7 @@ impl<W: Write> Hunks<'_, W> {
         if self.open() {
             self.lines.push((b' ', line));
             self.trailing += 1;
-            if self.trailing >= 2 * CONTEXT + 1 {
+            if self.trailing > 2 * CONTEXT {
                 // The hunk ends CONTEXT lines after its last change.
                 let keep: Vec<Vec<u8>> = self
                     .lines
