@@ -6,6 +6,7 @@ use crate::error::{exit, Error, Result};
 use crate::ops::load::replay::Until;
 use crate::ops::{self, load, EventRef};
 use crate::source::mysql::connect::Connect;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub struct Args<'a> {
@@ -63,6 +64,35 @@ fn server(to: &str, user: Option<String>, password_file: Option<PathBuf>) -> Res
     Ok(c)
 }
 
+/// A bar of the SQL loaded, with tables done and rows per second, until `done`.
+fn show_progress(
+    p: &load::tables::Progress,
+    done: &std::sync::atomic::AtomicBool,
+    total: u64,
+    tables: usize,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} {elapsed}",
+        )
+        .expect("valid template"),
+    );
+    let t = std::time::Instant::now();
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        bar.set_position(p.bytes.load(Relaxed));
+        let rows = p.rows.load(Relaxed);
+        bar.set_message(format!(
+            "tables {}/{tables}, {:.0} rows/s",
+            p.tables.load(Relaxed),
+            rows as f64 / t.elapsed().as_secs_f64().max(1e-3)
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    bar.finish_and_clear();
+}
+
 pub fn run(env: &Env, id: EventRef, a: Args) -> Result<u8> {
     let cat = env.catalog()?;
     let ev = ops::complete_event(&cat, id)?;
@@ -97,15 +127,32 @@ pub fn run(env: &Env, id: EventRef, a: Args) -> Result<u8> {
     }
     let store = env.store()?;
     let t = std::time::Instant::now();
-    let s = load::run(&cat, &store, &ev, &dbs, &opts)?;
+    let progress = load::tables::Progress::default();
+    let total: u64 = dbs
+        .iter()
+        .flat_map(|d| &d.tables)
+        .map(|(_, m)| m.size)
+        .sum();
+    let tables: usize = dbs.iter().map(|d| d.tables.len()).sum();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let s = std::thread::scope(|sc| {
+        if std::io::stderr().is_terminal() && !env.quiet {
+            sc.spawn(|| show_progress(&progress, &done, total, tables));
+        }
+        let r = load::run(&cat, &store, &ev, &dbs, &opts, &progress);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    })?;
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "loaded {} database(s), {} table(s), {} of SQL from event {} into {} in {secs:.1} s ({:.1} MB/s){}",
+        "loaded {} database(s), {} table(s), {} rows, {} of SQL from event {} into {} in {secs:.1} s ({:.0} rows/s, {:.1} MB/s){}",
         s.databases,
         s.tables,
+        s.rows,
         super::fmt::size(s.bytes),
         ev.id,
         opts.target.target(),
+        s.rows as f64 / secs.max(1e-3),
         s.bytes as f64 / 1e6 / secs.max(1e-3),
         opts.until
             .as_ref()

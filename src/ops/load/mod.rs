@@ -1,7 +1,8 @@
 //! `strata load`: databases of an event into a running server. Each database's
-//! `CREATE DATABASE` first, then its tables in parallel over `threads` connections
-//! (statements streamed from the member, with `foreign_key_checks`, `unique_checks` and,
-//! where allowed, `sql_log_bin` off for these connections only), then its objects
+//! `CREATE DATABASE` first, then its tables over `threads` connections, a big table's
+//! rows by all of them at once ([`tables`]; statements streamed from the member, with
+//! `foreign_key_checks`, `unique_checks` and, where allowed, `sql_log_bin` off for these
+//! connections only), then its objects
 //! through the `mariadb` client (they use `DELIMITER`), then with `--until` the binlogs
 //! captured after the event, replayed up to that moment ([`replay`]).
 //!
@@ -10,6 +11,7 @@
 
 pub mod replay;
 pub mod statements;
+pub mod tables;
 
 use crate::error::{Error, Result};
 use crate::format::names;
@@ -138,6 +140,7 @@ pub struct Summary {
     pub databases: usize,
     pub tables: usize,
     pub bytes: u64,
+    pub rows: u64,
 }
 
 /// Loads `dbs` of event `ev` (archive read through `store`) into `opts.target`.
@@ -147,6 +150,7 @@ pub fn run(
     ev: &Event,
     dbs: &[Db],
     opts: &Options,
+    progress: &tables::Progress,
 ) -> Result<Summary> {
     let c = &opts.target;
     let chain = match &opts.until {
@@ -170,37 +174,10 @@ pub fn run(
         }
         summary.databases += 1;
     }
-    let jobs: Vec<(&Db, &String, &Member)> = dbs
-        .iter()
-        .flat_map(|d| d.tables.iter().map(move |(t, m)| (d, t, m)))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<u64>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..opts.threads.clamp(1, jobs.len().max(1)))
-            .map(|_| {
-                s.spawn(|| -> Result<u64> {
-                    let mut conn = session(c)?;
-                    let mut bytes = 0;
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(&(d, t, m)) = jobs.get(i) else {
-                            return Ok(bytes);
-                        };
-                        load_table(&mut conn, c, store, ev, d, t, m)?;
-                        bytes += m.size;
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("load worker panicked"))
-            .collect()
-    });
-    for r in results {
-        summary.bytes += r?;
-    }
-    summary.tables = jobs.len();
+    tables::load(store, ev, dbs, c, opts.threads, progress)?;
+    summary.tables = dbs.iter().map(|d| d.tables.len()).sum();
+    summary.bytes = progress.bytes.load(std::sync::atomic::Ordering::Relaxed);
+    summary.rows = progress.rows.load(std::sync::atomic::Ordering::Relaxed);
     for d in dbs {
         if let Some(o) = &d.objects {
             // `SHOW CREATE` qualifies names with the database: follow a rename.
@@ -244,7 +221,7 @@ fn refuse_existing(c0: &mut mysql::Conn, c: &Connect, dbs: &[Db], drop: bool) ->
 }
 
 /// A connection with the load's session settings (its own only).
-fn session(c: &Connect) -> Result<mysql::Conn> {
+pub(super) fn session(c: &Connect) -> Result<mysql::Conn> {
     let mut conn = c.connect()?;
     conn.query_drop("SET SESSION foreign_key_checks = 0, unique_checks = 0")
         .map_err(|e| c.err(&e))?;
@@ -253,41 +230,7 @@ fn session(c: &Connect) -> Result<mysql::Conn> {
     Ok(conn)
 }
 
-fn load_table(
-    conn: &mut mysql::Conn,
-    c: &Connect,
-    store: &dyn Store,
-    ev: &Event,
-    d: &Db,
-    table: &str,
-    m: &Member,
-) -> Result<()> {
-    conn.query_drop(format!("USE {}", ident(&d.target)))
-        .map_err(|e| c.err(&e))?;
-    let reader = crate::ops::read::member(store, &ev.file, m)?;
-    let mut stmts = Statements::new(std::io::BufReader::with_capacity(1 << 20, reader));
-    let label = format!("{}.{}", ident(&d.target), ident(table));
-    loop {
-        let stmt = stmts
-            .next_statement()
-            .map_err(|e| crate::archive::reader::into_error(e, &m.path))?;
-        let Some(stmt) = stmt else {
-            return Ok(());
-        };
-        // Dumps are utf8mb4 text with binary values in hex.
-        let stmt = String::from_utf8(stmt).map_err(|e| {
-            Error::Other(format!(
-                "{}: a statement is not UTF-8 at byte {}",
-                m.path,
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        conn.query_drop(&stmt)
-            .map_err(|e| fail(&label, "", &stmt, &c.err(&e)))?;
-    }
-}
-
-fn fail(what: &str, file: &str, stmt: &str, e: &Error) -> Error {
+pub(super) fn fail(what: &str, file: &str, stmt: &str, e: &Error) -> Error {
     let head: String = stmt.trim().chars().take(120).collect();
     Error::Other(format!("loading {what}{file}: {e}; statement: {head}"))
 }

@@ -1,0 +1,251 @@
+//! The tables of a load, over `threads` connections at once, statement by statement:
+//! one reader walks the table members in order, runs each table's `CREATE TABLE` itself,
+//! and deals its `INSERT` statements to whichever connection is free. So a big table is
+//! loaded by every connection in parallel (its rows arrive in ranges of one statement
+//! each), not by one while the others idle, and memory stays at a few statements per
+//! connection. A connection sets a table's session statements (`SET NAMES`,
+//! `TIME_ZONE`, `SQL_MODE`, ...) before its first row of that table.
+
+use super::{fail, session, Db};
+use crate::error::{Error, Result};
+use crate::model::{Event, Member};
+use crate::source::mysql::connect::Connect;
+use crate::source::mysql::sql::ident;
+use crate::store::Store;
+use mysql::prelude::Queryable;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// What a load has done so far, for the progress bar and the summary.
+#[derive(Default)]
+pub struct Progress {
+    pub bytes: AtomicU64,
+    pub rows: AtomicU64,
+    pub tables: AtomicU64,
+}
+
+/// A table being loaded: where, with which session, and how many of its statements
+/// are still in flight (so that a statement after its rows waits for them).
+struct Table {
+    /// Unique within the load: which table a connection last set its session for.
+    id: usize,
+    db: String,
+    label: String,
+    session: Vec<String>,
+    in_flight: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl Table {
+    fn done_one(&self) {
+        let mut n = self.in_flight.lock().expect("in flight");
+        *n -= 1;
+        if *n == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    fn wait_idle(&self) {
+        let mut n = self.in_flight.lock().expect("in flight");
+        while *n > 0 {
+            n = self.idle.wait(n).expect("in flight");
+        }
+    }
+}
+
+static NEXT_TABLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Work {
+    table: Arc<Table>,
+    stmt: String,
+}
+
+/// A connection that loads rows of any table: it follows the table's database and
+/// session statements.
+struct Loader {
+    conn: mysql::Conn,
+    at: Option<usize>,
+}
+
+impl Loader {
+    fn run(&mut self, c: &Connect, w: &Work) -> Result<()> {
+        let t = &*w.table;
+        if self.at != Some(t.id) {
+            self.conn
+                .query_drop(format!("USE {}", ident(&t.db)))
+                .map_err(|e| c.err(&e))?;
+            for s in &t.session {
+                self.conn
+                    .query_drop(s)
+                    .map_err(|e| fail(&t.label, "", s, &c.err(&e)))?;
+            }
+            self.at = Some(t.id);
+        }
+        self.conn
+            .query_drop(&w.stmt)
+            .map_err(|e| fail(&t.label, "", &w.stmt, &c.err(&e)))
+    }
+}
+
+/// Statements that only set session state.
+fn is_session(stmt: &str) -> bool {
+    let s = stmt.trim_start();
+    s.starts_with("SET ") || s.starts_with("/*!40101 SET ")
+}
+
+/// Loads every table of `dbs` from `ev` over `threads` connections.
+pub fn load(
+    store: &dyn Store,
+    ev: &Event,
+    dbs: &[Db],
+    c: &Connect,
+    threads: usize,
+    progress: &Progress,
+) -> Result<()> {
+    let (tx, rx) = crossbeam_channel::bounded::<Work>(threads * 2);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let record = |e: Error| {
+        failed.store(true, Ordering::SeqCst);
+        first_error.lock().expect("error").get_or_insert(e);
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            let rx = rx.clone();
+            let (failed, record) = (&failed, &record);
+            s.spawn(move || {
+                let mut loader = match session(c) {
+                    Ok(conn) => Loader { conn, at: None },
+                    Err(e) => return record(e),
+                };
+                for w in rx {
+                    if !failed.load(Ordering::SeqCst) {
+                        match loader.run(c, &w) {
+                            Ok(()) => {
+                                progress
+                                    .bytes
+                                    .fetch_add(w.stmt.len() as u64, Ordering::Relaxed);
+                                let rows = memchr_count(w.stmt.as_bytes());
+                                progress.rows.fetch_add(rows, Ordering::Relaxed);
+                            }
+                            Err(e) => record(e),
+                        }
+                    }
+                    w.table.done_one();
+                }
+            });
+        }
+        drop(rx);
+        if let Err(e) = deal(store, ev, dbs, c, &tx, &failed, progress) {
+            record(e);
+        }
+        drop(tx);
+    });
+    match first_error.into_inner().expect("error") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Rows in an INSERT statement: one per line that opens a row.
+fn memchr_count(stmt: &[u8]) -> u64 {
+    stmt.windows(2).filter(|w| w == b"\n(").count() as u64
+}
+
+/// Reads the members in order: runs each table's DDL, deals its rows.
+fn deal(
+    store: &dyn Store,
+    ev: &Event,
+    dbs: &[Db],
+    c: &Connect,
+    tx: &crossbeam_channel::Sender<Work>,
+    failed: &AtomicBool,
+    progress: &Progress,
+) -> Result<()> {
+    let mut c0 = session(c)?;
+    for d in dbs {
+        for (t, m) in &d.tables {
+            if failed.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            deal_table(store, ev, d, t, m, c, &mut c0, tx)?;
+            progress.tables.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn deal_table(
+    store: &dyn Store,
+    ev: &Event,
+    d: &Db,
+    table: &str,
+    m: &Member,
+    c: &Connect,
+    c0: &mut mysql::Conn,
+    tx: &crossbeam_channel::Sender<Work>,
+) -> Result<()> {
+    let label = format!("{}.{}", ident(&d.target), ident(table));
+    c0.query_drop(format!("USE {}", ident(&d.target)))
+        .map_err(|e| c.err(&e))?;
+    let reader = crate::ops::read::member(store, &ev.file, m)?;
+    let mut stmts =
+        super::statements::Statements::new(std::io::BufReader::with_capacity(1 << 20, reader));
+    let mut table: Option<Arc<Table>> = None;
+    let mut session: Vec<String> = Vec::new();
+    loop {
+        let Some(stmt) = stmts
+            .next_statement()
+            .map_err(|e| crate::archive::reader::into_error(e, &m.path))?
+        else {
+            break;
+        };
+        // Dumps are utf8mb4 text with binary values in hex.
+        let stmt = String::from_utf8(stmt).map_err(|e| {
+            Error::Other(format!(
+                "{}: a statement is not UTF-8 at byte {}",
+                m.path,
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let insert = stmt.trim_start().starts_with("INSERT ");
+        match (&table, insert) {
+            (None, false) => {
+                c0.query_drop(&stmt)
+                    .map_err(|e| fail(&label, "", &stmt, &c.err(&e)))?;
+                if is_session(&stmt) {
+                    session.push(stmt);
+                }
+            }
+            // Restoring the session after the rows: each connection keeps its own.
+            (Some(_), false) if is_session(&stmt) => {}
+            (Some(t), false) => {
+                t.wait_idle();
+                c0.query_drop(&stmt)
+                    .map_err(|e| fail(&label, "", &stmt, &c.err(&e)))?;
+            }
+            (_, true) => {
+                let t = table.get_or_insert_with(|| {
+                    Arc::new(Table {
+                        id: NEXT_TABLE.fetch_add(1, Ordering::Relaxed),
+                        db: d.target.clone(),
+                        label: label.clone(),
+                        session: session.clone(),
+                        in_flight: Mutex::new(0),
+                        idle: Condvar::new(),
+                    })
+                });
+                *t.in_flight.lock().expect("in flight") += 1;
+                let w = Work {
+                    table: t.clone(),
+                    stmt,
+                };
+                if tx.send(w).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
