@@ -194,13 +194,10 @@ fn deal_table(
         super::statements::Statements::new(std::io::BufReader::with_capacity(1 << 20, reader));
     let mut table: Option<Arc<Table>> = None;
     let mut session: Vec<String> = Vec::new();
-    loop {
-        let Some(stmt) = stmts
-            .next_statement()
-            .map_err(|e| crate::archive::reader::into_error(e, &m.path))?
-        else {
-            break;
-        };
+    while let Some(stmt) = stmts
+        .next_statement()
+        .map_err(|e| crate::archive::reader::into_error(e, &m.path))?
+    {
         // Dumps are utf8mb4 text with binary values in hex.
         let stmt = String::from_utf8(stmt).map_err(|e| {
             Error::Other(format!(
