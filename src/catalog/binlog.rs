@@ -65,7 +65,7 @@ pub(super) fn insert(
 
 /// Readable events with a snapshot position in `source`'s chain, as SQL.
 const CHAIN: &str = "FROM binlog_ranges r JOIN events e ON e.id = r.event_id
-     WHERE r.source = ?1 AND e.completed IN (0, 3) AND r.snapshot IS NOT NULL";
+     WHERE r.source = ?1 AND +e.completed IN (0, 3) AND r.snapshot IS NOT NULL";
 
 /// The chain's event after (`next`) or before `id`.
 fn neighbour(
@@ -156,7 +156,11 @@ impl Catalog {
         let breaks: Vec<(i64, i64, Option<String>)> = self
             .conn
             .prepare_cached(&format!(
-                "SELECT r.event_id, e.start_time, r.gap {CHAIN} AND NOT r.joins ORDER BY r.event_id"
+                "SELECT r.event_id, e.start_time, r.gap {} AND NOT r.joins ORDER BY r.event_id",
+                CHAIN.replace(
+                    "binlog_ranges r",
+                    "binlog_ranges r INDEXED BY binlog_ranges_breaks"
+                )
             ))
             .and_then(|mut st| {
                 st.query_map([source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -212,7 +216,7 @@ impl Catalog {
     pub fn binlog_events(&self, source: &str, after: i64, through: i64) -> Result<Vec<Event>> {
         self.query_events(
             &format!(
-                "SELECT {} FROM events WHERE completed IN (0, 3) AND id > ?2 AND id <= ?3
+                "SELECT {} FROM events WHERE +completed IN (0, 3) AND id > ?2 AND id <= ?3
                  AND id IN (SELECT event_id FROM binlog_ranges WHERE source = ?1 AND snapshot IS NOT NULL)
                  ORDER BY id",
                 super::events::COLUMNS

@@ -213,12 +213,8 @@ impl Catalog {
 
     pub fn event(&self, id: i64) -> Result<Option<Event>> {
         self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM events WHERE id = ?1"),
-                [id],
-                row,
-            )
-            .optional()
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))
+            .and_then(|mut st| st.query_row([id], row).optional())
             .map_err(|e| self.err(e))
     }
 
@@ -258,10 +254,10 @@ impl Catalog {
         self.strings(
             "WITH RECURSIVE p(v) AS (
                  SELECT (SELECT substr(MIN(file), 1, ?2) FROM events
-                         WHERE file >= ?1 AND file < ?1 || '~' AND completed IN (0, 3))
+                         WHERE file >= ?1 AND file < ?1 || '~' AND +completed IN (0, 3))
                  UNION ALL
                  SELECT (SELECT substr(MIN(file), 1, ?2) FROM events
-                         WHERE file >= p.v || '0' AND file < ?1 || '~' AND completed IN (0, 3))
+                         WHERE file >= p.v || '0' AND file < ?1 || '~' AND +completed IN (0, 3))
                  FROM p WHERE p.v IS NOT NULL)
              SELECT v FROM p WHERE v IS NOT NULL AND length(v) = ?2",
             rusqlite::params![under, len as i64],
@@ -273,7 +269,7 @@ impl Catalog {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT id FROM events WHERE file >= ?1 AND file < ?2 AND completed IN (0, 3)
+                "SELECT id FROM events WHERE file >= ?1 AND file < ?2 AND +completed IN (0, 3)
                  ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -287,12 +283,20 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// An event's start time and archive path, without the rest of its row.
+    pub fn event_brief(&self, id: i64) -> Result<(i64, String)> {
+        self.conn
+            .prepare_cached("SELECT start_time, file FROM events WHERE id = ?1")
+            .and_then(|mut st| st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(|e| self.err(e))
+    }
+
     /// The newest complete event.
     pub fn latest_complete(&self) -> Result<Option<Event>> {
         self.conn
             .query_row(
                 &format!(
-                    "SELECT {COLUMNS} FROM events WHERE completed IN (0, 3) ORDER BY id DESC LIMIT 1"
+                    "SELECT {COLUMNS} FROM events WHERE +completed IN (0, 3) ORDER BY id DESC LIMIT 1"
                 ),
                 [],
                 row,
@@ -314,7 +318,7 @@ impl Catalog {
         Ok(self
             .query_events(
                 &format!(
-                    "SELECT {COLUMNS} FROM events WHERE completed IN (0, 3)
+                    "SELECT {COLUMNS} FROM events WHERE +completed IN (0, 3)
                      AND json_extract(info, ?1) IS NOT NULL ORDER BY id DESC LIMIT 1"
                 ),
                 [path],
@@ -324,7 +328,7 @@ impl Catalog {
     }
 
     pub(super) fn query_events<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Event>> {
-        let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let rows = st.query_map(p, row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))

@@ -97,6 +97,7 @@ CREATE INDEX binlog_ranges_breaks ON binlog_ranges(source, event_id) WHERE NOT j
 ALTER TABLE events ADD COLUMN binlog_only INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX events_listed ON events(id) WHERE NOT binlog_only OR completed <> 0 OR warnings <> 0;
 CREATE INDEX events_file ON events(file);
+CREATE INDEX events_sizes ON events(id, bytes);
 ";
 
 pub fn migrate(conn: &Connection) -> Result<(), String> {

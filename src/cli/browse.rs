@@ -112,9 +112,19 @@ fn list_table(env: &Env, cat: &crate::catalog::Catalog, all: bool) -> Result<u8>
         }
     };
     for r in runs {
-        let e = event(r.first)?;
         if r.count > 1 {
-            let last = event(r.last)?;
+            // Clean complete events, by construction: their row needs no more.
+            let brief = |id| -> Result<crate::model::Event> {
+                let (start_time, file) = cat.event_brief(id)?;
+                Ok(crate::model::Event {
+                    id,
+                    start_time,
+                    file,
+                    completed: crate::model::COMPLETE,
+                    ..Default::default()
+                })
+            };
+            let (e, last) = (brief(r.first)?, brief(r.last)?);
             let mut place = places(env, cat, &e)?;
             for p in places(env, cat, &last)? {
                 if !place.contains(&p) {
@@ -133,6 +143,7 @@ fn list_table(env: &Env, cat: &crate::catalog::Catalog, all: bool) -> Result<u8>
             ]);
             continue;
         }
+        let e = event(r.first)?;
         let (_, raw) = cat.member_total(e.id)?;
         let ratio = (e.bytes > 0 && raw > 0).then(|| raw as f64 / e.bytes as f64);
         rows.push(vec![
