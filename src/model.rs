@@ -61,6 +61,13 @@ impl Event {
     pub fn is_readable(&self) -> bool {
         matches!(self.completed, COMPLETE | PARTIAL)
     }
+
+    /// Made by `strata binlog`: it holds binary logs only, no backup to load.
+    pub fn binlog_only(&self) -> bool {
+        self.info
+            .iter()
+            .any(|(k, v)| k.ends_with(".binlog_only") && v == "true")
+    }
 }
 
 /// What a member is.

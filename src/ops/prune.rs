@@ -55,13 +55,13 @@ pub fn plan(repo: &Path, cat: &Catalog, policy: &KeepPolicy) -> Result<Vec<Decis
         ));
     }
     let events = cat.events()?;
-    let readable: Vec<(i64, i64)> = events
+    let readable: Vec<retention::Dated> = events
         .iter()
         .filter(|e| e.is_readable())
-        .map(|e| (e.id, e.start_time))
+        .map(|e| (e.id, e.start_time, e.binlog_only()))
         .collect();
-    let kept = retention::apply(policy, &readable);
-    let newest = readable.iter().map(|(id, _)| *id).max().unwrap_or(0);
+    let kept = retention::apply_events(policy, &readable);
+    let newest = readable.iter().map(|e| e.0).max().unwrap_or(0);
     let copied = copied(cat)?;
     let mut out = Vec::new();
     for ev in &events {

@@ -76,8 +76,51 @@ pub fn apply(policy: &KeepPolicy, events: &[(i64, i64)]) -> Kept {
     kept
 }
 
+/// An event for [`apply_events`]: id, start time, and whether it holds binlogs only.
+pub type Dated = (i64, i64, bool);
+
+/// Applies `policy` to the backups among `events`; a binlog-only event (made by
+/// `strata binlog`) is not counted by the rules, and is kept when it comes after the
+/// oldest backup kept, since recovering that backup to a later moment replays it
+/// (`binlogs`). Without any backup, binlog-only events are all kept: they are the
+/// only data there is.
+pub fn apply_events(policy: &KeepPolicy, events: &[Dated]) -> Kept {
+    let bases: Vec<(i64, i64)> = events
+        .iter()
+        .filter(|e| !e.2)
+        .map(|&(id, t, _)| (id, t))
+        .collect();
+    let mut kept = apply(policy, &bases);
+    let oldest = kept.keys().next().copied();
+    for &(id, _, only) in events {
+        if only && (bases.is_empty() || oldest.is_some_and(|o| id > o)) {
+            kept.entry(id).or_default().push("binlogs");
+        }
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn binlog_events_are_kept_after_the_oldest_kept_backup_and_not_counted() {
+        let policy = KeepPolicy {
+            last: 2,
+            ..Default::default()
+        };
+        // Backups 1, 4, 7; binlog-only events between them.
+        let evs: Vec<Dated> = (1..=9).map(|i| (i, i * 100, i % 3 != 1)).collect();
+        let kept = apply_events(&policy, &evs);
+        assert_eq!(
+            kept.keys().copied().collect::<Vec<_>>(),
+            vec![4, 5, 6, 7, 8, 9]
+        );
+        assert_eq!(kept[&5], vec!["binlogs"]);
+        assert_eq!(kept[&4], vec!["last"]);
+        let only: Vec<Dated> = (1..=3).map(|i| (i, i, true)).collect();
+        assert_eq!(apply_events(&policy, &only).len(), 3);
+    }
+
     use super::*;
 
     fn hourly_events(n: i64) -> Vec<(i64, i64)> {

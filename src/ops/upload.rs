@@ -194,8 +194,11 @@ fn apply_keep(
         .into_iter()
         .filter(|e| done.contains(&e.id))
         .collect();
-    let pairs: Vec<(i64, i64)> = events.iter().map(|e| (e.id, e.start_time)).collect();
-    let kept = retention::apply(policy, &pairs);
+    let dated: Vec<retention::Dated> = events
+        .iter()
+        .map(|e| (e.id, e.start_time, e.binlog_only()))
+        .collect();
+    let kept = retention::apply_events(policy, &dated);
     let mut deleted = Vec::new();
     for ev in events.iter().filter(|e| !kept.contains_key(&e.id)) {
         delete_copy(cat, spec, store, ev)?;
