@@ -152,6 +152,17 @@ fn binlog_follow_survives_sigkill_and_a_server_restart_and_load_stops_at_each_mo
         );
     }
     s.cmd(&["list", "--pitr"]).assert().code(0);
+    // The small events fold into one row of `strata list`, and none can be loaded alone.
+    let list = String::from_utf8(s.cmd(&["list"]).output().unwrap().stdout).unwrap();
+    let last = events.last().unwrap().id;
+    assert!(list.lines().any(|l| l.contains(" binlog x")), "{list}");
+    let mut alone = vec!["load".to_string(), last.to_string(), name.clone()];
+    alone.extend(load_args(&s, into));
+    let refs: Vec<&str> = alone.iter().map(String::as_str).collect();
+    s.cmd(&refs)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("binary logs only"));
 
     for (target, stop, want) in [
         ("a1", vec!["--until", at1.as_str()], &ref1),

@@ -96,6 +96,12 @@ fn show_progress(
 pub fn run(env: &Env, id: EventRef, a: Args) -> Result<u8> {
     let cat = env.catalog()?;
     let ev = ops::complete_event(&cat, id)?;
+    if ev.binlog_only() {
+        return Err(Error::Other(format!(
+            "event {} holds binary logs only (made by `strata binlog`): load the backup before it with --until (`strata list` shows it)",
+            ev.id
+        )));
+    }
     let renames = a
         .rename
         .iter()
