@@ -202,8 +202,8 @@ pub trait MemberSink {
     fn warn(&mut self, message: String);
     /// Records a fact about the event (binlog position, GTID) for `.meta` and the catalog.
     fn note(&mut self, key: String, value: String);
-    /// The newest value of `key` noted by an earlier complete or partial event (where
-    /// the previous backup left the binlog, for one).
+    /// Where the newest earlier complete or partial event left the binlog: the value
+    /// of its `<source>.binlog_file` or `<source>.binlog_position` note.
     fn previous(&self, key: &str) -> Option<String>;
     /// Where and how sources that compress on their own threads spool their frames.
     fn spool(&self) -> Spool;

@@ -211,6 +211,31 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Where the newest readable event of each source left the binlog, as the notes
+    /// `<source>.binlog_file` and `<source>.binlog_position`: where the next capture
+    /// starts. A probe per source, however many events there are.
+    pub fn latest_snapshots(&self) -> Result<BTreeMap<String, String>> {
+        let err = |e| self.err(e);
+        let mut out = BTreeMap::new();
+        for s in self.strings("SELECT DISTINCT source FROM binlog_ranges", [])? {
+            let Some(id) = neighbour(&self.conn, &s, i64::MAX, false).map_err(err)? else {
+                continue;
+            };
+            let snapshot: Option<String> = self
+                .conn
+                .prepare_cached(
+                    "SELECT snapshot FROM binlog_ranges WHERE source = ?1 AND event_id = ?2",
+                )
+                .and_then(|mut st| st.query_row(params![s, id], |r| r.get(0)))
+                .map_err(err)?;
+            if let Some((file, pos)) = snapshot.as_deref().and_then(|p| p.rsplit_once(':')) {
+                out.insert(format!("{s}.binlog_file"), file.to_string());
+                out.insert(format!("{s}.binlog_position"), pos.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     /// The readable events of `source`'s chain with ids in `(after, through]`, oldest
     /// first.
     pub fn binlog_events(&self, source: &str, after: i64, through: i64) -> Result<Vec<Event>> {
@@ -367,6 +392,14 @@ mod tests {
             vec![(1, false), (2, true), (4, false), (5, true)]
         );
         assert_eq!(cat.binlog_sources().unwrap(), vec!["db".to_string()]);
+        let at = cat.latest_snapshots().unwrap();
+        assert_eq!(
+            (
+                at["db.binlog_file"].as_str(),
+                at["db.binlog_position"].as_str()
+            ),
+            ("b.2", "30")
+        );
         let chain: Vec<i64> = cat
             .binlog_events("db", 1, 5)
             .unwrap()

@@ -93,20 +93,10 @@ struct Produced {
     failed: Vec<String>,
 }
 
-/// The newest value of every key noted by complete or partial events, for sources that
-/// continue where the last backup stopped (binlog capture).
+/// Where the newest complete or partial event of each source left the binlog, for
+/// sources that continue where the last event stopped (binlog capture).
 fn previous_notes(cat: &Catalog) -> Result<std::collections::BTreeMap<String, String>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut events = cat.events()?;
-    events.sort_by_key(|e| std::cmp::Reverse(e.id));
-    for e in events {
-        if e.is_readable() {
-            for (k, v) in e.info {
-                out.entry(k).or_insert(v);
-            }
-        }
-    }
-    Ok(out)
+    cat.latest_snapshots()
 }
 
 fn produce(

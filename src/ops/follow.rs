@@ -33,7 +33,9 @@ pub struct Follow<'a> {
 /// Whether `f` has an event due: the log moved since the last recorded position, and
 /// either `interval` has passed since that event or `max_size` bytes are waiting. A
 /// follower with no recorded position yet is due at once (its first event records
-/// where the chain starts). `force`: due whenever the log moved.
+/// where the chain starts). `force` (`strata binlog` without `--follow`): due now,
+/// even when the log did not move, so that the event proves nothing was written up to
+/// now and `load --until` can reach the present.
 fn due(cat: &Catalog, f: &dyn Follower, force: bool) -> Result<bool> {
     let name = f.name();
     let last = cat.latest_readable_with(&format!("{name}.binlog_to"))?;
@@ -48,11 +50,14 @@ fn due(cat: &Catalog, f: &dyn Follower, force: bool) -> Result<bool> {
     let Some(last) = last.filter(|_| since.is_some()) else {
         return Ok(true);
     };
+    if force {
+        return Ok(true);
+    }
     if since.as_deref() == Some(now.as_str()) {
         return Ok(false);
     }
     let age = chrono::Utc::now().timestamp() - last.start_time;
-    Ok(force || bytes >= f.max_size() || age >= f.interval().as_secs() as i64)
+    Ok(bytes >= f.max_size() || age >= f.interval().as_secs() as i64)
 }
 
 /// Polls every follower and makes one event for those that are due; with `follow`,
