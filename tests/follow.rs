@@ -47,8 +47,8 @@ fn wait_for_capture(s: &Scratch, want: &str) {
     }
 }
 
-/// `strata load 1 NAME --rename NAME=TARGET <stop...>` into `into`; its exit code.
-fn load_until(s: &Scratch, into: &MariaDb, name: &str, target: &str, stop: &[&str]) {
+/// `strata load 1 NAME --rename NAME=TARGET <stop...>` into `into`, which must succeed.
+pub(crate) fn load_until(s: &Scratch, into: &MariaDb, name: &str, target: &str, stop: &[&str]) {
     let mut args = vec![
         "load".to_string(),
         "1".into(),

@@ -1243,6 +1243,7 @@ fn load_until_a_moment_replays_the_captured_binlogs_and_stops_there() {
     s.cmd(&["backup"]).assert().code(0);
 
     let target = format!("{name}_at");
+    crate::follow::load_until(&s, db2, &name, &target, &["--until", &moment]);
     let mut args = vec![
         "load".to_string(),
         "1".into(),
@@ -1253,14 +1254,6 @@ fn load_until_a_moment_replays_the_captured_binlogs_and_stops_there() {
         moment.clone(),
     ];
     args.extend(load_args(&s, db2));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = s.cmd(&refs).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(fingerprint_as(db2, &target), reference);
     let rows = db2
         .root_sql(&format!("SELECT id, v FROM `{target}`.t ORDER BY id"))

@@ -13,25 +13,8 @@ rm -rf "$LDIR" "$WORK/load-repo" "$WORK/load-mydumper"
 start_mariadb "$LDIR" "$LPORT" --innodb-buffer-pool-size=1G --innodb-flush-log-at-trx-commit=2
 trap 'kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null' EXIT
 lsql() { mariadb --no-defaults --socket="$SOCK" -uroot "$@"; }
-n1=$((700000 * LSCALE)); n2=$((400000 * LSCALE)); n3=$((150000 * LSCALE))
-lsql <<SQL
-CREATE DATABASE src CHARACTER SET utf8mb4;
-USE src;
-CREATE TABLE events (id BIGINT PRIMARY KEY, user_id INT, kind VARCHAR(20), payload VARCHAR(120),
-                     score DOUBLE, at DATETIME(3), INDEX(user_id));
-INSERT INTO events SELECT seq, seq % 100000, ELT(1 + seq % 4, 'view', 'click', 'buy', 'leave'),
-       CONCAT('payload ', MD5(seq), ' ', seq % 977), seq / 13, '2026-01-01' + INTERVAL seq SECOND
-FROM seq_1_to_$n1;
-CREATE TABLE orders (id INT PRIMARY KEY, customer INT, amount DECIMAL(12,2), note TEXT, ts TIMESTAMP);
-INSERT INTO orders SELECT seq, seq % 50000, (seq % 100000) / 100, IF(seq % 3 = 0, CONCAT('note ', SHA1(seq)), NULL),
-       '2025-01-01' + INTERVAL seq SECOND FROM seq_1_to_$n2;
-CREATE TABLE blobs (id INT PRIMARY KEY, data BLOB, f FLOAT);
-INSERT INTO blobs SELECT seq, UNHEX(CONCAT(SHA2(seq, 512), SHA2(seq + 1, 512), MD5(seq))), seq / 7 FROM seq_1_to_$n3;
-SQL
-for i in $(seq 1 20); do
-    echo "CREATE TABLE small_$i (id INT PRIMARY KEY, name VARCHAR(40), v INT);
-          INSERT INTO small_$i SELECT seq, CONCAT('name ', seq), seq * $i FROM seq_1_to_$((5000 * LSCALE));"
-done | lsql src
+. scripts/bench/tables.sh
+bench_tables src $((700000 * LSCALE)) $((400000 * LSCALE)) $((150000 * LSCALE)) 20 $((5000 * LSCALE)) | lsql
 lsql -e "CREATE USER IF NOT EXISTS bench@'%' IDENTIFIED BY 'bench-pw'; GRANT ALL ON *.* TO bench@'%';"
 rows=$(lsql -N -e "SELECT SUM(c) FROM (SELECT COUNT(*) c FROM src.events UNION ALL SELECT COUNT(*) FROM src.orders
        UNION ALL SELECT COUNT(*) FROM src.blobs UNION ALL SELECT $((20 * 5000 * LSCALE))) t")

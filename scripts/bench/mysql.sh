@@ -5,6 +5,7 @@
 # (uncompressed). Prints times, ratios and peak memory. Sourced by scripts/bench.sh.
 set -euo pipefail
 
+. scripts/bench/tables.sh
 MDIR="$WORK/mysql"
 PORT=$(free_port)
 ROWS_SCALE="${BENCH_MYSQL_SCALE:-2}"   # 1 = about 600 MiB of SQL text
@@ -15,25 +16,8 @@ sql() { mariadb --no-defaults --socket="$SOCK" -uroot "$@"; }
 
 if [ ! -f "$MDIR/.loaded-$ROWS_SCALE" ]; then
     echo "loading rows at scale $ROWS_SCALE (once; kept in $MDIR)"
-    n1=$((3000000 * ROWS_SCALE)); n2=$((2000000 * ROWS_SCALE)); n3=$((800000 * ROWS_SCALE))
-    sql <<SQL
-CREATE DATABASE bench CHARACTER SET utf8mb4;
-USE bench;
-CREATE TABLE events (id BIGINT PRIMARY KEY, user_id INT, kind VARCHAR(20), payload VARCHAR(120),
-                     score DOUBLE, at DATETIME(3), INDEX(user_id));
-INSERT INTO events SELECT seq, seq % 100000, ELT(1 + seq % 4, 'view', 'click', 'buy', 'leave'),
-       CONCAT('payload ', MD5(seq), ' ', seq % 977), seq / 13, '2026-01-01' + INTERVAL seq SECOND
-FROM seq_1_to_$n1;
-CREATE TABLE orders (id INT PRIMARY KEY, customer INT, amount DECIMAL(12,2), note TEXT, ts TIMESTAMP);
-INSERT INTO orders SELECT seq, seq % 50000, (seq % 100000) / 100, IF(seq % 3 = 0, CONCAT('note ', SHA1(seq)), NULL),
-       '2025-01-01' + INTERVAL seq SECOND FROM seq_1_to_$n2;
-CREATE TABLE blobs (id INT PRIMARY KEY, data BLOB, f FLOAT);
-INSERT INTO blobs SELECT seq, UNHEX(CONCAT(SHA2(seq, 512), SHA2(seq + 1, 512), MD5(seq))), seq / 7 FROM seq_1_to_$n3;
-SQL
-    for i in $(seq 1 100); do
-        echo "CREATE TABLE small_$i (id INT PRIMARY KEY, name VARCHAR(40), v INT);
-              INSERT INTO small_$i SELECT seq, CONCAT('name ', seq), seq * $i FROM seq_1_to_$((5000 * ROWS_SCALE));"
-    done | sql bench
+    bench_tables bench $((3000000 * ROWS_SCALE)) $((2000000 * ROWS_SCALE)) $((800000 * ROWS_SCALE)) \
+        100 $((5000 * ROWS_SCALE)) | sql
     sql -e "ANALYZE TABLE bench.events, bench.orders, bench.blobs" >/dev/null
     touch "$MDIR/.loaded-$ROWS_SCALE"
 fi

@@ -167,11 +167,22 @@ impl Catalog {
                     .collect::<rusqlite::Result<_>>()
             })
             .map_err(err)?;
-        let time = |id: i64| -> Result<i64> {
-            self.conn
+        // The chain's event before `id` (the end of a run), as a link that joins.
+        let end_before = |id: i64| -> Result<Option<Link>> {
+            let Some(before) = neighbour(&self.conn, source, id, false).map_err(err)? else {
+                return Ok(None);
+            };
+            let start_time = self
+                .conn
                 .prepare_cached("SELECT start_time FROM events WHERE id = ?1")
-                .and_then(|mut st| st.query_row([id], |r| r.get(0)))
-                .map_err(err)
+                .and_then(|mut st| st.query_row([before], |r| r.get(0)))
+                .map_err(err)?;
+            Ok(Some(Link {
+                id: before,
+                start_time,
+                joins: true,
+                gap: None,
+            }))
         };
         let mut out: Vec<Link> = Vec::new();
         let push = |out: &mut Vec<Link>, l: Link| {
@@ -180,32 +191,18 @@ impl Catalog {
             }
         };
         for (id, start_time, gap) in breaks {
-            if let Some(before) = neighbour(&self.conn, source, id, false).map_err(err)? {
-                let l = Link {
-                    id: before,
-                    start_time: time(before)?,
-                    joins: true,
-                    gap: None,
-                };
+            if let Some(l) = end_before(id)? {
                 push(&mut out, l);
             }
-            push(
-                &mut out,
-                Link {
-                    id,
-                    start_time,
-                    joins: false,
-                    gap,
-                },
-            );
-        }
-        if let Some(last) = neighbour(&self.conn, source, i64::MAX, false).map_err(err)? {
             let l = Link {
-                id: last,
-                start_time: time(last)?,
-                joins: true,
-                gap: None,
+                id,
+                start_time,
+                joins: false,
+                gap,
             };
+            push(&mut out, l);
+        }
+        if let Some(l) = end_before(i64::MAX)? {
             push(&mut out, l);
         }
         Ok(out)
