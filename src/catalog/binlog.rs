@@ -129,12 +129,14 @@ pub(super) fn backfill(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// An event of a source's binlog chain, as `strata list --pitr` walks it: whether its
-/// capture continues the previous readable event's exactly.
+/// capture continues the previous readable event's exactly, and whether it is a
+/// backup that can be loaded (not binlog-only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     pub id: i64,
     pub start_time: i64,
     pub joins: bool,
+    pub binlog_only: bool,
     pub gap: Option<String>,
 }
 
@@ -149,62 +151,56 @@ impl Catalog {
 
     /// The links of `source`'s chain (readable events with a snapshot position), oldest
     /// first, leaving out those in the middle of a run: only the events that do not
-    /// join the one before, the event before each of those, and the last. A few index
-    /// probes per window, whatever the number of events.
+    /// join the one before, the event before each of those, the first backup after a
+    /// binlog-only event that does not join (nothing before it can be loaded), and the
+    /// last. A few index probes per window, whatever the number of events.
     pub fn binlog_links(&self, source: &str) -> Result<Vec<Link>> {
         let err = |e| self.err(e);
-        let breaks: Vec<(i64, i64, Option<String>)> = self
+        let link = |r: &rusqlite::Row| {
+            Ok(Link {
+                id: r.get(0)?,
+                start_time: r.get(1)?,
+                joins: r.get(2)?,
+                binlog_only: r.get(3)?,
+                gap: r.get(4)?,
+            })
+        };
+        const COLS: &str = "SELECT r.event_id, e.start_time, r.joins, r.binlog_only, r.gap";
+        let breaks: Vec<Link> = self
             .conn
             .prepare_cached(&format!(
-                "SELECT r.event_id, e.start_time, r.gap {} AND NOT r.joins ORDER BY r.event_id",
+                "{COLS} {} AND NOT r.joins ORDER BY r.event_id",
                 CHAIN.replace(
                     "binlog_ranges r",
                     "binlog_ranges r INDEXED BY binlog_ranges_breaks"
                 )
             ))
-            .and_then(|mut st| {
-                st.query_map([source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()
-            })
+            .and_then(|mut st| st.query_map([source], link)?.collect())
             .map_err(err)?;
-        // The chain's event before `id` (the end of a run), as a link that joins.
-        let end_before = |id: i64| -> Result<Option<Link>> {
-            let Some(before) = neighbour(&self.conn, source, id, false).map_err(err)? else {
-                return Ok(None);
-            };
-            let start_time = self
-                .conn
-                .prepare_cached("SELECT start_time FROM events WHERE id = ?1")
-                .and_then(|mut st| st.query_row([before], |r| r.get(0)))
-                .map_err(err)?;
-            Ok(Some(Link {
-                id: before,
-                start_time,
-                joins: true,
-                gap: None,
-            }))
+        let one = |sql: &str, id: i64| -> Result<Option<Link>> {
+            self.conn
+                .prepare_cached(&format!("{COLS} {CHAIN} {sql} LIMIT 1"))
+                .and_then(|mut st| st.query_row(params![source, id], link).optional())
+                .map_err(err)
+        };
+        let before = |id| one("AND r.event_id < ?2 ORDER BY r.event_id DESC", id);
+        let next_backup = |id| {
+            one(
+                "AND r.event_id > ?2 AND NOT r.binlog_only ORDER BY r.event_id",
+                id,
+            )
         };
         let mut out: Vec<Link> = Vec::new();
-        let push = |out: &mut Vec<Link>, l: Link| {
-            if out.last().is_none_or(|p| p.id < l.id) {
-                out.push(l);
+        for b in breaks {
+            out.extend(before(b.id)?);
+            if b.binlog_only {
+                out.extend(next_backup(b.id)?);
             }
-        };
-        for (id, start_time, gap) in breaks {
-            if let Some(l) = end_before(id)? {
-                push(&mut out, l);
-            }
-            let l = Link {
-                id,
-                start_time,
-                joins: false,
-                gap,
-            };
-            push(&mut out, l);
+            out.push(b);
         }
-        if let Some(l) = end_before(i64::MAX)? {
-            push(&mut out, l);
-        }
+        out.extend(before(i64::MAX)?);
+        out.sort_by_key(|l| l.id);
+        out.dedup_by_key(|l| l.id);
         Ok(out)
     }
 

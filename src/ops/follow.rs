@@ -72,7 +72,18 @@ pub fn run(f: Follow) -> Result<()> {
     let poll = (shortest / 5).clamp(Duration::from_secs(1), Duration::from_secs(10));
     // What was last said of each unreachable server, so an outage is logged once.
     let mut down: BTreeMap<String, String> = BTreeMap::new();
+    // Events that failed in a row: the next try waits twice as long each time (up to
+    // an hour), so a lasting fault does not make a failed event every poll.
+    let mut failures = 0u32;
+    let mut wake = std::time::Instant::now();
     loop {
+        while std::time::Instant::now() < wake {
+            if f.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        wake = std::time::Instant::now() + poll;
         std::fs::create_dir_all(&f.repo).map_err(|e| {
             Error::io(
                 format!("cannot create the repository {}", f.repo.display()),
@@ -114,18 +125,24 @@ pub fn run(f: Follow) -> Result<()> {
                 Err(Error::Locked(_)) if f.follow => {
                     tracing::info!("another run holds the repository; retrying")
                 }
-                r => (f.after)(&r),
+                r => {
+                    let failed = r.as_ref().map_or(true, |r| !r.failed.is_empty());
+                    (f.after)(&r);
+                    failures = if failed { failures + 1 } else { 0 };
+                    if failed && f.follow {
+                        let wait = (poll * 2u32.saturating_pow(failures.min(12)))
+                            .min(Duration::from_secs(3600));
+                        tracing::warn!(
+                            "{failures} event(s) failed in a row; next try in {} s",
+                            wait.as_secs()
+                        );
+                        wake = std::time::Instant::now() + wait;
+                    }
+                }
             }
         }
         if !f.follow {
             return Ok(());
-        }
-        let wake = std::time::Instant::now() + poll;
-        while std::time::Instant::now() < wake {
-            if f.stop.load(Ordering::SeqCst) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

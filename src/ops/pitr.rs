@@ -48,48 +48,81 @@ pub fn all(cat: &Catalog) -> Result<Vec<Span>> {
     Ok(out)
 }
 
-/// The windows and gaps of `source` from its chain's links, oldest first.
+/// The windows and gaps of `source` from its chain's links, oldest first. A window
+/// starts at a backup (a binlog-only event cannot be loaded): after a capture that does
+/// not join, the gap lasts until the next backup.
 pub fn spans(links: &[Link], source: &str) -> Vec<Span> {
     let mut out: Vec<Span> = Vec::new();
     let mut open: Option<Span> = None;
+    // A gap whose end is not known yet: no backup since the break.
+    let mut gap: Option<Span> = None;
+    let window = |l: &Link| Span {
+        source: source.to_string(),
+        kind: Kind::Window,
+        from: l.start_time,
+        to: l.start_time,
+        first_event: l.id,
+        last_event: l.id,
+        detail: None,
+    };
     for l in links {
-        match open.as_mut() {
-            Some(w) if l.joins => {
-                w.to = l.start_time;
-                w.last_event = l.id;
-            }
-            _ => {
-                if let Some(w) = open.take() {
-                    let end = w.to;
-                    out.push(w);
-                    out.push(Span {
-                        source: source.to_string(),
-                        kind: Kind::Gap,
-                        from: end,
-                        to: l.start_time,
-                        first_event: l.id,
-                        last_event: l.id,
-                        detail: l.gap.clone().or_else(|| {
-                            Some(format!(
-                                "event {} captured no binlogs joining the previous event",
-                                l.id
-                            ))
-                        }),
-                    });
+        if l.joins {
+            match (open.as_mut(), gap.as_mut()) {
+                (Some(w), _) => {
+                    w.to = l.start_time;
+                    w.last_event = l.id;
                 }
-                open = Some(Span {
-                    source: source.to_string(),
-                    kind: Kind::Window,
-                    from: l.start_time,
-                    to: l.start_time,
-                    first_event: l.id,
-                    last_event: l.id,
-                    detail: None,
-                });
+                (None, Some(g)) if !l.binlog_only => {
+                    g.to = l.start_time;
+                    out.extend(gap.take());
+                    open = Some(window(l));
+                }
+                (None, Some(_)) => {}
+                (None, None) if !l.binlog_only => open = Some(window(l)),
+                (None, None) => {}
             }
+            continue;
+        }
+        // A capture that does not join the one before: the window (if any) ends.
+        let end = open.as_ref().map(|w| w.to);
+        out.extend(open.take());
+        if let Some(from) = end.or(gap.as_ref().map(|g| g.from)) {
+            let mut g = gap.take().unwrap_or(Span {
+                source: source.to_string(),
+                kind: Kind::Gap,
+                from,
+                to: l.start_time,
+                first_event: l.id,
+                last_event: l.id,
+                detail: None,
+            });
+            g.to = l.start_time;
+            g.detail = g.detail.or_else(|| {
+                l.gap.clone().or_else(|| {
+                    Some(format!(
+                        "event {} captured no binlogs joining the previous event",
+                        l.id
+                    ))
+                })
+            });
+            if l.binlog_only {
+                gap = Some(g);
+                continue;
+            }
+            out.push(g);
+        }
+        if !l.binlog_only {
+            open = Some(window(l));
         }
     }
     out.extend(open);
+    out.extend(gap.map(|mut g| {
+        let lost = g.detail.take().unwrap_or_default();
+        g.detail = Some(format!(
+            "{lost}; no backup since: run `strata backup` to restore past it"
+        ));
+        g
+    }));
     out
 }
 
@@ -102,8 +135,53 @@ mod tests {
             id,
             start_time: at,
             joins,
+            binlog_only: false,
             gap: gap.map(str::to_string),
         }
+    }
+
+    fn binlogs(id: i64, at: i64, joins: bool, gap: Option<&str>) -> Link {
+        Link {
+            binlog_only: true,
+            ..link(id, at, joins, gap)
+        }
+    }
+
+    #[test]
+    fn after_a_gap_in_binlog_only_events_nothing_is_restorable_until_a_backup() {
+        let links = vec![
+            link(1, 100, false, None),
+            binlogs(5, 500, true, None),
+            binlogs(6, 600, false, Some("b.3:9 .. b.5:4")),
+            binlogs(9, 900, true, None),
+            link(10, 1000, true, None),
+            binlogs(12, 1200, true, None),
+            binlogs(13, 1300, false, None),
+        ];
+        let got: Vec<(Kind, i64, i64, i64, i64)> = spans(&links, "db")
+            .into_iter()
+            .map(|s| (s.kind, s.from, s.to, s.first_event, s.last_event))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Kind::Window, 100, 500, 1, 5),
+                (Kind::Gap, 500, 1000, 6, 6),
+                (Kind::Window, 1000, 1200, 10, 12),
+                (Kind::Gap, 1200, 1300, 13, 13),
+            ]
+        );
+        assert!(spans(&links, "db")[3]
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("no backup since: run `strata backup` to restore past it"));
+        // Binlogs alone, before any backup: nothing to restore.
+        assert!(spans(
+            &[binlogs(1, 1, false, None), binlogs(2, 2, true, None)],
+            "db"
+        )
+        .is_empty());
     }
 
     #[test]
