@@ -273,28 +273,41 @@ impl Catalog {
                     .collect::<rusqlite::Result<_>>()
             })
             .map_err(err)?;
+        // Count and size by the covering index; the ends by two seeks (MIN and MAX in
+        // the same pass would cost twice as much).
         let mut between = self
             .conn
             .prepare_cached(
-                "SELECT MIN(id), MAX(id), COUNT(*), COALESCE(SUM(bytes), 0) FROM events
-                 WHERE id > ?1 AND id < ?2",
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM events WHERE id > ?1 AND id < ?2",
             )
             .map_err(err)?;
+        let end = |sql: &str, after: i64, before: i64| -> Result<i64> {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut st| st.query_row([after, before], |r| r.get(0)))
+                .map_err(err)
+        };
         let mut out = Vec::new();
         let mut run = |after: i64, before: i64, out: &mut Vec<Run>| -> Result<()> {
-            let r = between
-                .query_row([after, before], |r| {
-                    Ok(Run {
-                        first: r.get::<_, Option<i64>>(0)?.unwrap_or(0),
-                        last: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                        count: r.get::<_, i64>(2)? as u64,
-                        bytes: r.get::<_, i64>(3)? as u64,
-                        binlog: true,
-                    })
-                })
+            let (count, bytes): (i64, i64) = between
+                .query_row([after, before], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(err)?;
-            if r.count > 0 {
-                out.push(r);
+            if count > 0 {
+                out.push(Run {
+                    first: end(
+                        "SELECT id FROM events WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT 1",
+                        after,
+                        before,
+                    )?,
+                    last: end(
+                        "SELECT id FROM events WHERE id > ?1 AND id < ?2 ORDER BY id DESC LIMIT 1",
+                        after,
+                        before,
+                    )?,
+                    count: count as u64,
+                    bytes: bytes as u64,
+                    binlog: true,
+                });
             }
             Ok(())
         };
