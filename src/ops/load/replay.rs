@@ -1,7 +1,8 @@
 //! The steps of `strata load` that go through the server's own client tools: SQL that
-//! uses `DELIMITER` (objects), and the replay of captured binlogs up to a moment
-//! (`mariadb-binlog --stop-datetime | mariadb`). Credentials reach
-//! the tools in a temporary option file, never argv or their environment.
+//! uses `DELIMITER` (objects), and the replay of captured binlogs up to a stop point
+//! (`mariadb-binlog [--stop-datetime] | mariadb`; a position or a GTID is cut by strata
+//! itself in the copies it hands over). Credentials reach the tools in a temporary
+//! option file, never argv or their environment.
 
 use super::Db;
 use crate::catalog::Catalog;
@@ -178,7 +179,7 @@ pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &Until) -> Result<Ch
             gap.detail.as_deref().unwrap_or("not captured")
         ),
         None => format!(
-            "--until {until} is later than the binlogs captured so far (up to {}); run a backup first",
+            "--until {until} is later than the binlogs captured so far (up to {}); run `strata binlog` (or a backup) first",
             crate::format::meta::rfc3339(spans[window].to)
         ),
     }))
