@@ -168,23 +168,22 @@ fn deal(
             if failed.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            deal_table(store, ev, d, t, m, c, &mut c0, tx)?;
+            deal_table(store, ev, (d, t, m), c, &mut c0, tx, failed)?;
             progress.tables.fetch_add(1, Ordering::Relaxed);
         }
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One table: its DDL on `c0`, its rows dealt to the loaders (until one fails).
 fn deal_table(
     store: &dyn Store,
     ev: &Event,
-    d: &Db,
-    table: &str,
-    m: &Member,
+    (d, table, m): (&Db, &str, &Member),
     c: &Connect,
     c0: &mut mysql::Conn,
     tx: &crossbeam_channel::Sender<Work>,
+    failed: &AtomicBool,
 ) -> Result<()> {
     let label = format!("{}.{}", ident(&d.target), ident(table));
     c0.query_drop(format!("USE {}", ident(&d.target)))
@@ -238,7 +237,7 @@ fn deal_table(
                     table: t.clone(),
                     stmt,
                 };
-                if tx.send(w).is_err() {
+                if failed.load(Ordering::SeqCst) || tx.send(w).is_err() {
                     return Ok(());
                 }
             }
