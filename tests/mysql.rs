@@ -14,6 +14,16 @@ pub(crate) fn fresh_db(prefix: &str) -> String {
     format!("{prefix}_{}_{n}", std::process::id())
 }
 
+/// Database `name` on `server`, utf8mb4, holding the type corpus.
+pub(crate) fn corpus_db(server: &MariaDb, name: &str) {
+    server
+        .root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        .unwrap();
+    server
+        .load(Some(name), include_bytes!("fixtures/corpus.sql"))
+        .unwrap();
+}
+
 /// A mysql source over `db` on `server`, with the password in a file.
 pub(crate) fn source(s: &Scratch, server: &MariaDb, dbs: &[&str], extra: &str) -> String {
     let pw = s.path().join("mysql.pw");
@@ -497,10 +507,7 @@ fn tables_and_whole_databases_restore_from_the_mount() {
     let Some(db1) = mariadb::shared() else { return };
     let Some(db2) = second() else { return };
     let name = fresh_db("mounted");
-    db1.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-        .unwrap();
-    db1.load(Some(&name), include_bytes!("fixtures/corpus.sql"))
-        .unwrap();
+    corpus_db(db1, &name);
     let s = Scratch::new();
     s.write_config(&source(&s, db1, &[&name], "chunk_rows = 700"));
     s.cmd(&["backup"]).assert().code(0);
@@ -1148,10 +1155,7 @@ fn load_gives_the_same_rows_refuses_existing_tables_and_renames() {
     let Some(db1) = mariadb::shared() else { return };
     let Some(db2) = second() else { return };
     let name = fresh_db("loadall");
-    db1.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-        .unwrap();
-    db1.load(Some(&name), include_bytes!("fixtures/corpus.sql"))
-        .unwrap();
+    corpus_db(db1, &name);
     let s = Scratch::new();
     s.write_config(&source(&s, db1, &[&name], "chunk_rows = 500\nthreads = 2"));
     s.cmd(&["backup"]).assert().code(0);

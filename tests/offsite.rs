@@ -599,10 +599,7 @@ fn a_lost_repository_comes_back_from_either_target_and_a_table_restores_by_cp() 
         return;
     }
     let name = format!("offsite_{}", std::process::id());
-    db.root_sql(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-        .unwrap();
-    db.load(Some(&name), include_bytes!("fixtures/corpus.sql"))
-        .unwrap();
+    crate::mysql::corpus_db(db, &name);
     let s = Scratch::new();
     let pw = s.path().join("mysql.pw");
     std::fs::write(&pw, format!("{}\n", crate::support::mariadb::PASSWORD)).unwrap();

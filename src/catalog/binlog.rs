@@ -208,25 +208,30 @@ impl Catalog {
     /// `<source>.binlog_file` and `<source>.binlog_position`: where the next capture
     /// starts. A probe per source, however many events there are.
     pub fn latest_snapshots(&self) -> Result<BTreeMap<String, String>> {
-        let err = |e| self.err(e);
         let mut out = BTreeMap::new();
         for s in self.strings("SELECT DISTINCT source FROM binlog_ranges", [])? {
-            let Some(id) = neighbour(&self.conn, &s, i64::MAX, false).map_err(err)? else {
+            let Some((_, snapshot)) = self.latest_snapshot(&s)? else {
                 continue;
             };
-            let snapshot: Option<String> = self
-                .conn
-                .prepare_cached(
-                    "SELECT snapshot FROM binlog_ranges WHERE source = ?1 AND event_id = ?2",
-                )
-                .and_then(|mut st| st.query_row(params![s, id], |r| r.get(0)))
-                .map_err(err)?;
-            if let Some((file, pos)) = snapshot.as_deref().and_then(|p| p.rsplit_once(':')) {
+            if let Some((file, pos)) = snapshot.rsplit_once(':') {
                 out.insert(format!("{s}.binlog_file"), file.to_string());
                 out.insert(format!("{s}.binlog_position"), pos.to_string());
             }
         }
         Ok(out)
+    }
+
+    /// The newest readable event of `source`'s chain and its snapshot (`FILE:POS`).
+    pub fn latest_snapshot(&self, source: &str) -> Result<Option<(i64, String)>> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT r.event_id, r.snapshot {CHAIN} ORDER BY r.event_id DESC LIMIT 1"
+            ))
+            .and_then(|mut st| {
+                st.query_row([source], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))
     }
 
     /// The readable events of `source`'s chain with ids in `(after, through]`, oldest

@@ -312,21 +312,6 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
-    /// The newest complete or partial event whose info notes `key`.
-    pub fn latest_readable_with(&self, key: &str) -> Result<Option<Event>> {
-        let path = format!("$.\"{}\"", key.replace('"', "\\\""));
-        Ok(self
-            .query_events(
-                &format!(
-                    "SELECT {COLUMNS} FROM events WHERE +completed IN (0, 3)
-                     AND json_extract(info, ?1) IS NOT NULL ORDER BY id DESC LIMIT 1"
-                ),
-                [path],
-            )?
-            .into_iter()
-            .next())
-    }
-
     pub(super) fn query_events<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Event>> {
         let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let rows = st.query_map(p, row).map_err(|e| self.err(e))?;

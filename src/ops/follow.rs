@@ -37,26 +37,19 @@ pub struct Follow<'a> {
 /// even when the log did not move, so that the event proves nothing was written up to
 /// now and `load --until` can reach the present.
 fn due(cat: &Catalog, f: &dyn Follower, force: bool) -> Result<bool> {
-    let name = f.name();
-    let last = cat.latest_readable_with(&format!("{name}.binlog_to"))?;
-    let since = last.as_ref().and_then(|e| {
-        Some(format!(
-            "{}:{}",
-            e.info.get(&format!("{name}.binlog_file"))?,
-            e.info.get(&format!("{name}.binlog_position"))?
-        ))
-    });
-    let (now, bytes) = f.pending(since.as_deref())?;
-    let Some(last) = last.filter(|_| since.is_some()) else {
+    let last = cat.latest_snapshot(f.name())?;
+    let since = last.as_ref().map(|(_, at)| at.as_str());
+    let (now, bytes) = f.pending(since)?;
+    let Some((id, _)) = last else {
         return Ok(true);
     };
     if force {
         return Ok(true);
     }
-    if since.as_deref() == Some(now.as_str()) {
+    if since == Some(now.as_str()) {
         return Ok(false);
     }
-    let age = chrono::Utc::now().timestamp() - last.start_time;
+    let age = chrono::Utc::now().timestamp() - cat.event_brief(id)?.0;
     Ok(bytes >= f.max_size() || age >= f.interval().as_secs() as i64)
 }
 

@@ -21,6 +21,36 @@ use mysql::Conn;
 
 pub use crate::format::binlog::{sequence, Position};
 
+/// Where the server's binary log stands now; `None` when it writes none. MySQL 8.4
+/// renamed the statement, so both names are tried.
+pub fn master_status(conn: &mut Conn) -> std::result::Result<Option<Position>, mysql::Error> {
+    let row: Option<mysql::Row> = conn
+        .query_first("SHOW MASTER STATUS")
+        .or_else(|_| conn.query_first("SHOW BINARY LOG STATUS"))?;
+    Ok(row.and_then(|r| {
+        Some(Position {
+            file: r.get(0)?,
+            pos: r.get(1)?,
+        })
+    }))
+}
+
+/// The server's binlog files from `since`'s to `now`'s, in order, with their sizes.
+pub fn files_between(
+    conn: &mut Conn,
+    c: &Connect,
+    since: &Position,
+    now: &Position,
+) -> Result<Vec<(String, u64)>> {
+    let logs: Vec<mysql::Row> = conn.query("SHOW BINARY LOGS").map_err(|e| c.err(&e))?;
+    let range = sequence(&since.file)..=sequence(&now.file);
+    Ok(logs
+        .into_iter()
+        .filter_map(|r| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1).unwrap_or(0))))
+        .filter(|(f, _)| range.contains(&sequence(f)))
+        .collect())
+}
+
 /// Refuses a server that writes no binary log.
 pub fn check_enabled(conn: &mut Conn, c: &Connect, source: &str) -> Result<()> {
     let on: Option<u64> = conn
@@ -50,11 +80,9 @@ pub fn capture(
         sink.note(format!("{source}.binlog_from"), now.to_string());
         return Ok(());
     };
-    let logs: Vec<mysql::Row> = conn.query("SHOW BINARY LOGS").map_err(|e| c.err(&e))?;
-    let files: Vec<String> = logs
+    let files: Vec<String> = files_between(conn, c, &since, now)?
         .into_iter()
-        .filter_map(|r| r.get::<String, _>(0))
-        .filter(|f| sequence(f) >= sequence(&since.file) && sequence(f) <= sequence(&now.file))
+        .map(|(f, _)| f)
         .collect();
     let from = if files.first() == Some(&since.file) {
         since.clone()

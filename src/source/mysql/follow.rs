@@ -54,32 +54,20 @@ impl Follower for BinlogOnly {
         let s = &self.0;
         let c = &s.connect;
         let mut conn = c.connect()?;
-        let status: Option<(String, u64)> = conn
-            .query_first("SHOW MASTER STATUS")
-            .or_else(|_| conn.query_first("SHOW BINARY LOG STATUS"))
+        let now = binlog::master_status(&mut conn)
             .map_err(|e| c.err(&e))?
-            .map(|row: mysql::Row| (row.get(0).unwrap_or_default(), row.get(1).unwrap_or(0)));
-        let Some((file, pos)) = status else {
-            return Err(Error::Other(format!(
-                "source '{}': the server at {} writes no binary log (start it with --log-bin)",
-                s.name,
-                c.target()
-            )));
-        };
-        let now = binlog::Position { file, pos };
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "source '{}': the server at {} writes no binary log (start it with --log-bin)",
+                    s.name,
+                    c.target()
+                ))
+            })?;
         let Some(since) = since.and_then(|p| p.parse::<binlog::Position>().ok()) else {
             return Ok((now.to_string(), 0));
         };
-        let logs: Vec<mysql::Row> = conn.query("SHOW BINARY LOGS").map_err(|e| c.err(&e))?;
         let mut bytes = 0;
-        for row in logs {
-            let (Some(f), Some(size)) = (row.get::<String, _>(0), row.get::<u64, _>(1)) else {
-                continue;
-            };
-            let seq = binlog::sequence(&f);
-            if seq < binlog::sequence(&since.file) || seq > binlog::sequence(&now.file) {
-                continue;
-            }
+        for (f, size) in binlog::files_between(&mut conn, c, &since, &now)? {
             let start = if f == since.file { since.pos } else { 0 };
             let end = if f == now.file { now.pos } else { size };
             bytes += end.saturating_sub(start);

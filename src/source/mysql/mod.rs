@@ -354,12 +354,8 @@ impl MysqlSource {
         c0: &mut Conn,
         sink: &mut dyn MemberSink,
     ) -> Result<Option<binlog::Position>> {
-        // MySQL 8.4 renamed the statement; a server without a binlog returns no row.
-        let status: Option<mysql::Row> = match c0
-            .query_first("SHOW MASTER STATUS")
-            .or_else(|_| c0.query_first("SHOW BINARY LOG STATUS"))
-        {
-            Ok(row) => row,
+        let at = match binlog::master_status(c0) {
+            Ok(at) => at,
             Err(e) => {
                 sink.warn(format!(
                     "source '{}': the binlog position is not recorded: {} (grant BINLOG MONITOR or REPLICATION CLIENT)",
@@ -369,15 +365,9 @@ impl MysqlSource {
                 None
             }
         };
-        let mut at = None;
-        if let Some(row) = status {
-            let file: Option<String> = row.get(0);
-            let pos: Option<u64> = row.get(1);
-            if let (Some(f), Some(p)) = (file, pos) {
-                sink.note(format!("{}.binlog_file", self.name), f.clone());
-                sink.note(format!("{}.binlog_position", self.name), p.to_string());
-                at = Some(binlog::Position { file: f, pos: p });
-            }
+        if let Some(p) = &at {
+            sink.note(format!("{}.binlog_file", self.name), p.file.clone());
+            sink.note(format!("{}.binlog_position", self.name), p.pos.to_string());
         }
         let gtid: Option<String> = c0
             .query_first("SELECT @@global.gtid_binlog_pos")
