@@ -184,12 +184,14 @@ pub(super) fn command(cx: &Ctx, at: usize, name: String, s: RawSource) -> Result
     }))
 }
 
-fn globs(cx: &Ctx, at: usize, key: &str, list: Option<Vec<String>>) -> Result<globset::GlobSet> {
-    let mut b = globset::GlobSetBuilder::new();
-    for g in list.unwrap_or_default() {
-        b.add(globset::Glob::new(&g).map_err(|e| cx.err(at, key, e.to_string()))?);
-    }
-    b.build().map_err(|e| cx.err(at, key, e.to_string()))
+fn names(
+    cx: &Ctx,
+    at: usize,
+    key: &str,
+    list: Option<Vec<String>>,
+) -> Result<crate::source::mysql::select::Names> {
+    crate::source::mysql::select::Names::new(&list.unwrap_or_default())
+        .map_err(|e| cx.err(at, key, e))
 }
 
 pub(super) fn mysql(
@@ -221,10 +223,7 @@ pub(super) fn mysql(
     } else {
         None
     };
-    let databases = match s.databases {
-        Some(list) if !list.is_empty() => Some(globs(cx, at, "databases", Some(list))?),
-        _ => None,
-    };
+    let databases = names(cx, at, "databases", s.databases)?;
     let threads = s.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -265,10 +264,10 @@ pub(super) fn mysql(
             tls,
         },
         databases,
-        exclude_databases: globs(cx, at, "exclude_databases", s.exclude_databases)?,
-        ignore: globs(cx, at, "ignore", s.ignore)?,
-        ephemeral: globs(cx, at, "ephemeral", s.ephemeral)?,
-        global: globs(cx, at, "global", s.global)?,
+        exclude_databases: names(cx, at, "exclude_databases", s.exclude_databases)?,
+        ignore: names(cx, at, "ignore", s.ignore)?,
+        ephemeral: names(cx, at, "ephemeral", s.ephemeral)?,
+        global: names(cx, at, "global", s.global)?,
         schema_dir: s.schema_dir.map(|p| base.join(p)),
         host: host.to_string(),
         threads,

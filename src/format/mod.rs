@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod names;
 pub mod seekable;
 pub mod sqldump;
+pub mod sqlscript;
 pub mod tarhdr;
 
 /// Name of the last tar entry of every archive.

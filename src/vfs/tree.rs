@@ -136,9 +136,17 @@ impl EventTree {
     }
 
     /// Adds `<source>/<db>.sql` beside each database directory: its `CREATE DATABASE`,
-    /// every table and its objects, joined without copying.
+    /// every table (with its triggers) and its objects, joined without copying.
     fn add_whole_databases(&mut self, kinds: &[(u32, MemberKind)]) {
-        let kind_of = |i: u32| kinds.iter().find(|(n, _)| *n == i).map(|(_, k)| *k);
+        // Each directory's members in archive order, which is the source's dependency
+        // order (sequences before the tables whose defaults draw from them), not by name.
+        let mut by_dir: std::collections::HashMap<u32, Vec<(u32, MemberKind)>> = Default::default();
+        for &(n, k) in kinds {
+            by_dir
+                .entry(self.nodes[n as usize].parent)
+                .or_default()
+                .push((n, k));
+        }
         for &(db_node, kind) in kinds {
             if kind != MemberKind::Database {
                 continue;
@@ -149,24 +157,16 @@ impl EventTree {
             if self.nodes[source_dir as usize].children.contains_key(&name) {
                 continue;
             }
-            let siblings: Vec<u32> = self.nodes[dir as usize]
-                .children
-                .values()
-                .copied()
-                .collect();
+            let members = by_dir.get(&dir).map(Vec::as_slice).unwrap_or_default();
+            let in_dir = |kind: MemberKind| {
+                members
+                    .iter()
+                    .filter(move |(_, k)| *k == kind)
+                    .map(|(n, _)| *n)
+            };
             let mut parts = vec![db_node];
-            parts.extend(
-                siblings
-                    .iter()
-                    .copied()
-                    .filter(|&c| kind_of(c) == Some(MemberKind::Table)),
-            );
-            parts.extend(
-                siblings
-                    .iter()
-                    .copied()
-                    .filter(|&c| kind_of(c) == Some(MemberKind::Objects)),
-            );
+            parts.extend(in_dir(MemberKind::Table));
+            parts.extend(in_dir(MemberKind::Objects));
             let size = parts.iter().map(|&p| self.nodes[p as usize].size).sum();
             let meta = self.nodes[db_node as usize].meta;
             let i = self.nodes.len() as u32;

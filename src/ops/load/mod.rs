@@ -10,17 +10,16 @@
 //! `drop_existing`; a failure names the table and the statement.
 
 pub mod replay;
-pub mod statements;
 pub mod tables;
 
 use crate::error::{Error, Result};
 use crate::format::names;
+use crate::format::sqlscript::{rename_qualifier, Statements};
 use crate::model::{Event, Member, MemberKind};
 use crate::source::mysql::connect::Connect;
 use crate::source::mysql::sql::ident;
 use crate::store::Store;
 use mysql::prelude::Queryable;
-use statements::Statements;
 
 pub struct Options {
     pub target: Connect,
@@ -161,14 +160,14 @@ pub fn run(
     refuse_existing(&mut c0, c, dbs, opts.drop_existing)?;
     let mut summary = Summary::default();
     for d in dbs {
-        let text = member_text(store, ev, &d.database)?;
-        let text = text.replace(&ident(&d.name), &ident(&d.target));
+        let text = String::from_utf8_lossy(&member_bytes(store, ev, &d.database)?)
+            .replace(&ident(&d.name), &ident(&d.target));
         let mut stmts = Statements::new(text.as_bytes());
         while let Some(stmt) = stmts
             .next_statement()
             .map_err(|e| Error::io(".database.sql", e))?
         {
-            let stmt = String::from_utf8_lossy(&stmt);
+            let stmt = String::from_utf8_lossy(&stmt.text);
             c0.query_drop(&*stmt)
                 .map_err(|e| fail(&d.target, ".database.sql", &stmt, &c.err(&e)))?;
         }
@@ -180,12 +179,9 @@ pub fn run(
     summary.rows = progress.rows.load(std::sync::atomic::Ordering::Relaxed);
     for d in dbs {
         if let Some(o) = &d.objects {
-            // `SHOW CREATE` qualifies names with the database: follow a rename.
-            let text = member_text(store, ev, o)?.replace(
-                &format!("{}.", ident(&d.name)),
-                &format!("{}.", ident(&d.target)),
-            );
-            replay::client(c, &d.target, text.as_bytes())?;
+            // Definitions qualify names with the database: follow a rename.
+            let text = rename_qualifier(&member_bytes(store, ev, o)?, &d.name, &d.target);
+            replay::client(c, &d.target, &text)?;
         }
     }
     if let Some(chain) = &chain {
@@ -235,10 +231,10 @@ pub(super) fn fail(what: &str, file: &str, stmt: &str, e: &Error) -> Error {
     Error::Other(format!("loading {what}{file}: {e}; statement: {head}"))
 }
 
-fn member_text(store: &dyn Store, ev: &Event, m: &Member) -> Result<String> {
+fn member_bytes(store: &dyn Store, ev: &Event, m: &Member) -> Result<Vec<u8>> {
     let mut r = crate::ops::read::member(store, &ev.file, m)?;
-    let mut s = String::new();
-    std::io::Read::read_to_string(&mut r, &mut s)
+    let mut s = Vec::new();
+    std::io::Read::read_to_end(&mut r, &mut s)
         .map_err(|e| crate::archive::reader::into_error(e, &m.path))?;
     Ok(s)
 }

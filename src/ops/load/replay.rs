@@ -37,10 +37,15 @@ pub fn client(c: &Connect, db: &str, sql: &[u8]) -> Result<()> {
     let fed = child.stdin.take().expect("piped").write_all(sql);
     let out = child.wait_with_output().ctx(|| "mariadb client".into())?;
     if !out.status.success() || fed.is_err() {
+        // The client echoes the failing statement around its ERROR line: keep the line.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr
+            .lines()
+            .rfind(|l| l.starts_with("ERROR"))
+            .unwrap_or(stderr.trim());
         return Err(Error::Other(format!(
-            "loading the objects of {db} on {}: {}",
-            c.target(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            "loading the objects of {db} on {}: {why}",
+            c.target()
         )));
     }
     Ok(())

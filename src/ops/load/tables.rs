@@ -8,6 +8,7 @@
 
 use super::{fail, session, Db};
 use crate::error::{Error, Result};
+use crate::format::sqlscript::{rename_qualifier, Statement, Statements};
 use crate::model::{Event, Member};
 use crate::source::mysql::connect::Connect;
 use crate::source::mysql::sql::ident;
@@ -189,23 +190,53 @@ fn deal_table(
     c0.query_drop(format!("USE {}", ident(&d.target)))
         .map_err(|e| c.err(&e))?;
     let reader = crate::ops::read::member(store, &ev.file, m)?;
-    let mut stmts =
-        super::statements::Statements::new(std::io::BufReader::with_capacity(1 << 20, reader));
+    let mut stmts = Statements::new(std::io::BufReader::with_capacity(1 << 20, reader));
     let mut table: Option<Arc<Table>> = None;
     let mut session: Vec<String> = Vec::new();
-    while let Some(stmt) = stmts
+    // Every session statement of the member so far, for a statement run by the client.
+    let mut script_session: Vec<u8> = Vec::new();
+    while let Some(st) = stmts
         .next_statement()
         .map_err(|e| crate::archive::reader::into_error(e, &m.path))?
     {
-        // Dumps are utf8mb4 text with binary values in hex.
-        let stmt = String::from_utf8(stmt).map_err(|e| {
-            Error::Other(format!(
-                "{}: a statement is not UTF-8 at byte {}",
-                m.path,
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        let insert = stmt.trim_start().starts_with("INSERT ");
+        let insert = st.text.trim_ascii_start().starts_with(b"INSERT ");
+        let text = if insert || d.name == d.target {
+            st.text
+        } else {
+            rename_qualifier(&st.text, &d.name, &d.target)
+        };
+        // Rows are utf8mb4 text with binary values in hex; an object's body is in the
+        // character set it was created in, which the client tool carries as bytes.
+        let stmt = match String::from_utf8(text) {
+            Ok(s) => s,
+            Err(e) if !insert => {
+                if let Some(t) = &table {
+                    t.wait_idle();
+                }
+                let mut script = script_session.clone();
+                script.extend_from_slice(
+                    &Statement {
+                        text: e.into_bytes(),
+                        delimiter: st.delimiter,
+                    }
+                    .script(),
+                );
+                super::replay::client(c, &d.target, &script)
+                    .map_err(|e| Error::Other(format!("loading {label}: {e}")))?;
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::Other(format!(
+                    "{}: a statement is not UTF-8 at byte {}",
+                    m.path,
+                    e.utf8_error().valid_up_to()
+                )))
+            }
+        };
+        if !insert && is_session(&stmt) {
+            script_session.extend_from_slice(stmt.as_bytes());
+            script_session.extend_from_slice(b";\n");
+        }
         match (&table, insert) {
             (None, false) => {
                 c0.query_drop(&stmt)
@@ -214,8 +245,7 @@ fn deal_table(
                     session.push(stmt);
                 }
             }
-            // Restoring the session after the rows: each connection keeps its own.
-            (Some(_), false) if is_session(&stmt) => {}
+            // After the rows (its triggers, the session restored): once they are in.
             (Some(t), false) => {
                 t.wait_idle();
                 c0.query_drop(&stmt)

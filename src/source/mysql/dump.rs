@@ -59,6 +59,9 @@ pub struct Job {
     /// that an ALTER after the lock cannot make the INSERTs disagree with it).
     pub columns: std::sync::Arc<Vec<String>>,
     pub last: bool,
+    /// The table's triggers (`objects::Objects::triggers`), after its rows; on the last
+    /// range only.
+    pub triggers: Option<std::sync::Arc<Vec<u8>>>,
     pub insert_bytes: usize,
     /// For a table cut in several ranges: the table's hashes and this range's index.
     pub hash: Option<(std::sync::Arc<OrderedHash>, usize)>,
@@ -127,6 +130,11 @@ fn write_job<H: FrameHasher>(
             })?;
         }
     }
+    if let Some(t) = job.triggers.as_deref().filter(|t| !t.is_empty()) {
+        w.write_all(b"\n-- triggers, after the rows so that loading them fires none\n")
+            .map_err(io)?;
+        w.write_all(t).map_err(io)?;
+    }
     if job.last {
         w.write_all(FOOTER.as_bytes()).map_err(io)?;
     }
@@ -194,16 +202,17 @@ fn rows<H: FrameHasher>(
     Ok(())
 }
 
-/// The `CREATE DATABASE` member: restores the database and selects it.
-pub fn database_sql(create: &str, db: &str) -> String {
+/// The `CREATE DATABASE` member: restores the database and selects it, its character
+/// set stated first (a client whose default is latin1 would mangle a name like `fidé`).
+pub fn database_sql(create: &str, db: &str) -> Vec<u8> {
     let create = create.replacen("CREATE DATABASE ", "CREATE DATABASE IF NOT EXISTS ", 1);
     let create = create.replace("IF NOT EXISTS IF NOT EXISTS", "IF NOT EXISTS");
-    format!("{create};\nUSE {};\n", ident(db))
+    format!("SET NAMES utf8mb4;\n{create};\nUSE {};\n", ident(db)).into_bytes()
 }
 
 /// Wraps an objects member in the session settings it needs.
-pub fn objects_sql(body: &str) -> String {
-    format!("{HEADER}{body}{FOOTER}")
+pub fn objects_sql(body: &[u8]) -> Vec<u8> {
+    [HEADER.as_bytes(), body, FOOTER.as_bytes()].concat()
 }
 
 /// Splits `[min, max]` of an integer key into about `n` half-open ranges with open ends.

@@ -16,6 +16,7 @@ pub mod objects;
 pub mod ordered;
 pub mod schema;
 pub mod schema_dir;
+pub mod select;
 pub mod sql;
 
 use super::Source;
@@ -24,10 +25,10 @@ use crate::format::names;
 use crate::model::{FileMeta, Member, MemberKind, MemberSink, SinkError, SpooledPart};
 use connect::Connect;
 use dump::Job;
-use globset::GlobSet;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 use schema::{Table, TableType};
+use select::Names;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -49,13 +50,13 @@ pub enum Category {
 pub struct MysqlSource {
     pub name: String,
     pub connect: Connect,
-    /// Globs of database names to dump (empty: all but the system ones).
-    pub databases: Option<GlobSet>,
-    pub exclude_databases: GlobSet,
-    /// Globs over `db.table`.
-    pub ignore: GlobSet,
-    pub ephemeral: GlobSet,
-    pub global: GlobSet,
+    /// Databases to dump (empty: all but the system ones); [`select`] says how.
+    pub databases: Names,
+    pub exclude_databases: Names,
+    /// Over `db.table`.
+    pub ignore: Names,
+    pub ephemeral: Names,
+    pub global: Names,
     pub schema_dir: Option<PathBuf>,
     /// Directory name under `schema_dir` (the config's host name).
     pub host: String,
@@ -78,7 +79,7 @@ pub struct MysqlSource {
 }
 
 enum Plan {
-    Inline(Member, String),
+    Inline(Member, Vec<u8>),
     /// A table's member, its jobs, and the hashes they share when there are several.
     Jobs(
         Member,
@@ -91,6 +92,7 @@ enum Plan {
 struct TableSchema {
     create: String,
     columns: std::sync::Arc<Vec<String>>,
+    triggers: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 struct Db {
@@ -124,11 +126,43 @@ impl MysqlSource {
     }
 
     fn wanted(&self, db: &str) -> bool {
-        let included = match &self.databases {
-            Some(g) => g.is_match(db),
-            None => !schema::SYSTEM_DATABASES.contains(&db),
+        let included = if select::SYSTEM_DATABASES.contains(&db) {
+            self.databases.names(db)
+        } else {
+            self.databases.is_empty() || self.databases.is_match(db)
         };
         included && !self.exclude_databases.is_match(db)
+    }
+
+    /// The databases to dump of those on the server: an exact name that is not there, or
+    /// a selection of nothing, is an error; a glob that matches nothing, a warning.
+    fn selected(&self, all: &[String], warn: &mut dyn FnMut(String)) -> Result<Vec<String>> {
+        let missing: Vec<&str> = self
+            .databases
+            .exact_names()
+            .filter(|n| !all.iter().any(|d| d == n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Other(format!(
+                "databases {} named in the config do not exist on {}; fix `databases` (an entry with * or ? is a glob)",
+                missing.join(", "),
+                self.connect.target()
+            )));
+        }
+        let out: Vec<String> = all.iter().filter(|d| self.wanted(d)).cloned().collect();
+        for p in self.databases.unmatched(&out) {
+            warn(format!(
+                "source '{}': the pattern {p:?} in `databases` matches no database",
+                self.name
+            ));
+        }
+        if out.is_empty() {
+            return Err(Error::Other(format!(
+                "no database on {} is selected by `databases`/`exclude_databases`; nothing to back up",
+                self.connect.target()
+            )));
+        }
+        Ok(out)
     }
 
     /// A member `<source>/<db>/<file>`, the database name encoded (FORMAT.md, "Names
@@ -179,10 +213,8 @@ impl MysqlSource {
         let mut plans = Vec::new();
         let mut jobs: Vec<Job> = Vec::new();
         let mut listed = Vec::new();
-        for db in schema::databases(c0, c)?
-            .into_iter()
-            .filter(|d| self.wanted(d))
-        {
+        let all: Vec<String> = schema::databases(c0, c)?;
+        for db in self.selected(&all, &mut |w| sink.warn(w))? {
             let tables: Vec<(Table, Category)> = schema::tables(c0, c, &db)?
                 .into_iter()
                 .map(|t| {
@@ -204,13 +236,26 @@ impl MysqlSource {
             .map(|(t, _)| t.rows)
             .sum();
         let share = total_rows / self.threads.max(1) as u64;
-        for (db, tables) in listed {
+        for (db, mut tables) in listed {
             let create = schema::create_database(c0, c, &db)?;
             let mut columns = schema::data_columns_of(c0, c, &db)?;
             plans.push(Plan::Inline(
                 self.member(&db, ".database.sql", MemberKind::Database),
                 dump::database_sql(&create, &db),
             ));
+            // Sequences first: a table's default may draw from one (NEXTVAL).
+            tables.sort_by_key(|(t, _)| t.kind != TableType::Sequence);
+            let mut warn = |w: String| sink.warn(format!("source '{}': {w}", self.name));
+            let mut objects = objects::dump(
+                c0,
+                c,
+                &mut objects::Context {
+                    db: &db,
+                    tables: &tables,
+                    databases: &all,
+                    warn: &mut warn,
+                },
+            )?;
             for (t, cat) in &tables {
                 if *cat == Category::Ignore || t.kind == TableType::View {
                     continue;
@@ -221,7 +266,9 @@ impl MysqlSource {
                         self.name, t.name
                     ));
                 }
-                let no_data = *cat == Category::Ephemeral;
+                // Rows that live elsewhere (MERGE, FEDERATED, ...) are not this table's:
+                // its definition only, as mysqldump does.
+                let no_data = *cat == Category::Ephemeral || t.rows_elsewhere();
                 let columns = if no_data || t.kind == TableType::Sequence {
                     Vec::new()
                 } else {
@@ -230,6 +277,7 @@ impl MysqlSource {
                 let table = TableSchema {
                     create: schema::create_table(c0, c, &db, t)?,
                     columns: std::sync::Arc::new(columns),
+                    triggers: objects.triggers.remove(&t.name).map(std::sync::Arc::new),
                 };
                 let ranges = if no_data || t.kind == TableType::Sequence || t.rows <= share {
                     vec![None]
@@ -238,15 +286,9 @@ impl MysqlSource {
                 };
                 plans.push(self.table_jobs(&db, t, no_data, table, ranges, &mut jobs));
             }
-            let objects = objects::dump(
-                c0,
-                c,
-                &db,
-                &tables.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
-            )?;
             plans.push(Plan::Inline(
                 self.member(&db, ".objects.sql", MemberKind::Objects),
-                dump::objects_sql(&objects),
+                dump::objects_sql(&objects.body),
             ));
             dbs.push(Db { name: db, tables });
         }
@@ -308,6 +350,7 @@ impl MysqlSource {
                 create: (i == 0).then(|| schema.create.clone()),
                 columns: schema.columns.clone(),
                 last: i + 1 == count,
+                triggers: (i + 1 == count).then(|| schema.triggers.clone()).flatten(),
                 insert_bytes: self.insert_bytes,
                 hash: hash.clone().map(|h| (h, i)),
             });
@@ -422,10 +465,11 @@ impl Source for MysqlSource {
                 self.name
             ));
         }
-        for db in schema::databases(&mut conn, c)?
-            .into_iter()
-            .filter(|d| self.wanted(d))
-        {
+        let all = schema::databases(&mut conn, c)?;
+        let mut warnings = Vec::new();
+        let selected = self.selected(&all, &mut |w| warnings.push(format!("warning: {w}")))?;
+        out.extend(warnings);
+        for db in selected {
             let rows: Vec<(String, String, Option<u64>, Option<u64>)> = conn
                 .exec(
                     "SELECT TABLE_NAME, TABLE_TYPE, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES
@@ -520,7 +564,7 @@ impl Source for MysqlSource {
             let stop = |rx: &crossbeam_channel::Receiver<&Job>| while rx.try_recv().is_ok() {};
             for plan in plans {
                 match plan {
-                    Plan::Inline(m, text) => match sink.stream(m, &mut text.as_bytes()) {
+                    Plan::Inline(m, text) => match sink.stream(m, &mut text.as_slice()) {
                         Ok(_) => {}
                         Err(SinkError::Read(e)) => return Err(Error::io("in-memory member", e)),
                         Err(SinkError::Closed(e)) => {

@@ -7,9 +7,6 @@ use crate::error::Result;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-/// Databases never dumped unless named explicitly.
-pub const SYSTEM_DATABASES: [&str; 3] = ["information_schema", "performance_schema", "sys"];
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum TableType {
     Base,
@@ -28,6 +25,15 @@ pub struct Table {
 }
 
 impl Table {
+    /// Engines whose rows live in other tables or servers (MERGE, FEDERATED, CONNECT,
+    /// SPIDER): dumping them would restore the rows twice, or fail.
+    pub fn rows_elsewhere(&self) -> bool {
+        matches!(
+            self.engine.to_ascii_lowercase().as_str(),
+            "mrg_myisam" | "mrg_aria" | "merge" | "federated" | "connect" | "spider"
+        )
+    }
+
     /// Engines whose data a consistent-snapshot transaction does not cover.
     pub fn transactional(&self) -> bool {
         matches!(

@@ -1,0 +1,418 @@
+//! SQL scripts as the `mariadb` client reads them: statements end at the current
+//! delimiter (`;` until a `DELIMITER` line changes it) only outside strings, quoted
+//! names and comments. `strata load` splits members with this, so a table named
+//! ``semi;`` or a trigger body with `;` inside never cuts a statement, and a rename
+//! follows qualified names through the same tokens ([`rename_qualifier`]).
+//!
+//! It works on bytes: an object's body is carried in the character set it was created
+//! in, which need not be UTF-8.
+
+use std::io::BufRead;
+
+/// Lexer state carried across the lines of one statement.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Code,
+    /// Inside a quoted string or name; the byte is its quote.
+    Quoted(u8),
+    /// After `--` or `#`, up to the end of the line.
+    LineComment,
+    /// Inside `/* ... */` (not `/*!`, whose content is code).
+    BlockComment,
+}
+
+/// One statement of a script.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// The text, without its delimiter.
+    pub text: Vec<u8>,
+    /// The delimiter in force when it was read (`;` unless a `DELIMITER` line said).
+    pub delimiter: Vec<u8>,
+}
+
+impl Statement {
+    /// The statement as a client script: wrapped in `DELIMITER` lines when its
+    /// delimiter is not `;`.
+    pub fn script(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.text.len() + 32);
+        if self.delimiter == b";" {
+            out.extend_from_slice(&self.text);
+            out.extend_from_slice(b";\n");
+        } else {
+            out.extend_from_slice(b"DELIMITER ");
+            out.extend_from_slice(&self.delimiter);
+            out.push(b'\n');
+            out.extend_from_slice(&self.text);
+            out.extend_from_slice(&self.delimiter);
+            out.extend_from_slice(b"\nDELIMITER ;\n");
+        }
+        out
+    }
+}
+
+/// Reads the statements of a script, one at a time, in bounded memory (one statement).
+pub struct Statements<R> {
+    input: R,
+    delimiter: Vec<u8>,
+    /// Bytes read but not yet part of a returned statement.
+    carry: Vec<u8>,
+    line: Vec<u8>,
+}
+
+impl<R: BufRead> Statements<R> {
+    pub fn new(input: R) -> Self {
+        Statements {
+            input,
+            delimiter: b";".to_vec(),
+            carry: Vec::new(),
+            line: Vec::new(),
+        }
+    }
+
+    /// The next statement, or `None` at the end. Statements of only comments and blanks
+    /// are skipped; `DELIMITER` lines are consumed.
+    pub fn next_statement(&mut self) -> std::io::Result<Option<Statement>> {
+        let mut stmt = std::mem::take(&mut self.carry);
+        let mut state = State::Code;
+        let mut scanned = 0;
+        loop {
+            if let Some(end) = scan(&stmt, scanned, &mut state, &self.delimiter) {
+                self.carry = stmt.split_off(end + self.delimiter.len());
+                stmt.truncate(end);
+                if is_blank(&stmt) {
+                    stmt = std::mem::take(&mut self.carry);
+                    state = State::Code;
+                    scanned = 0;
+                    continue;
+                }
+                return Ok(Some(Statement {
+                    text: stmt,
+                    delimiter: self.delimiter.clone(),
+                }));
+            }
+            scanned = stmt.len();
+            self.line.clear();
+            if self.input.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok((!is_blank(&stmt)).then(|| Statement {
+                    text: stmt,
+                    delimiter: self.delimiter.clone(),
+                }));
+            }
+            if state == State::Code && is_blank(&stmt) {
+                if let Some(d) = delimiter_command(&self.line) {
+                    self.delimiter = d;
+                    stmt.clear();
+                    scanned = 0;
+                    continue;
+                }
+            }
+            if state == State::LineComment {
+                state = State::Code;
+            }
+            stmt.extend_from_slice(&self.line);
+        }
+    }
+}
+
+/// `DELIMITER x` (any case) on a line of its own: the new delimiter.
+fn delimiter_command(line: &[u8]) -> Option<Vec<u8>> {
+    let t = line.trim_ascii();
+    let head = t.get(..10)?;
+    if !head.eq_ignore_ascii_case(b"delimiter ") {
+        return None;
+    }
+    let d = t[10..].trim_ascii();
+    (!d.is_empty()).then(|| d.to_vec())
+}
+
+/// Nothing but blanks and comments.
+fn is_blank(s: &[u8]) -> bool {
+    let mut state = State::Code;
+    let mut i = 0;
+    while i < s.len() {
+        match state {
+            State::Code => match s[i] {
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                b'#' => state = State::LineComment,
+                b'-' if s[i..].starts_with(b"-- ") || s[i..].starts_with(b"--\n") => {
+                    state = State::LineComment
+                }
+                b'/' if s[i..].starts_with(b"/*") && !s[i..].starts_with(b"/*!") => {
+                    state = State::BlockComment;
+                    i += 1;
+                }
+                _ => return false,
+            },
+            State::LineComment => {
+                if s[i] == b'\n' {
+                    state = State::Code;
+                }
+            }
+            State::BlockComment => {
+                if s[i..].starts_with(b"*/") {
+                    state = State::Code;
+                    i += 1;
+                }
+            }
+            State::Quoted(_) => unreachable!("never entered"),
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Scans `s` from `from` (in `state`) for `delimiter` outside quotes and comments;
+/// the index where it starts. `state` is left as it is at the end of `s`.
+fn scan(s: &[u8], from: usize, state: &mut State, delimiter: &[u8]) -> Option<usize> {
+    let mut i = from;
+    while i < s.len() {
+        let b = s[i];
+        match *state {
+            State::Code => {
+                if s[i..].starts_with(delimiter) {
+                    return Some(i);
+                }
+                match b {
+                    b'\'' | b'"' | b'`' => *state = State::Quoted(b),
+                    b'#' => *state = State::LineComment,
+                    b'-' if s.get(i + 1) == Some(&b'-')
+                        && matches!(s.get(i + 2), Some(b' ' | b'\t' | b'\n' | b'\r')) =>
+                    {
+                        *state = State::LineComment
+                    }
+                    b'/' if s.get(i + 1) == Some(&b'*') && s.get(i + 2) != Some(&b'!') => {
+                        *state = State::BlockComment;
+                        i += 1;
+                    }
+                    _ => {}
+                }
+            }
+            State::Quoted(q) => {
+                if b == b'\\' && q != b'`' {
+                    i += 1;
+                } else if b == q {
+                    // A doubled quote stays inside.
+                    if s.get(i + 1) == Some(&q) {
+                        i += 1;
+                    } else {
+                        *state = State::Code;
+                    }
+                }
+            }
+            State::LineComment => {
+                if b == b'\n' {
+                    *state = State::Code;
+                }
+            }
+            State::BlockComment => {
+                if b == b'*' && s.get(i + 1) == Some(&b'/') {
+                    *state = State::Code;
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A name token at `i` (bare or backquoted): its value and the index after it.
+fn name_at(s: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
+    let bare = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    if s.get(i) == Some(&b'`') {
+        let mut v = Vec::new();
+        let mut j = i + 1;
+        while j < s.len() {
+            if s[j] == b'`' {
+                if s.get(j + 1) == Some(&b'`') {
+                    v.push(b'`');
+                    j += 2;
+                    continue;
+                }
+                return Some((v, j + 1));
+            }
+            v.push(s[j]);
+            j += 1;
+        }
+        return None;
+    }
+    let mut j = i;
+    while j < s.len() && bare(s[j]) {
+        j += 1;
+    }
+    (j > i && !s[i..j].iter().all(u8::is_ascii_digit)).then(|| (s[i..j].to_vec(), j))
+}
+
+/// `s` with every name qualified by database `old` (`old.x`, `` `old`.`x` ``) qualified
+/// by `new` instead, outside strings and comments. A rename follows the qualified
+/// names of table defaults, views, routines, triggers and events with this.
+pub fn rename_qualifier(s: &[u8], old: &str, new: &str) -> Vec<u8> {
+    let quoted_new = format!("`{}`", new.replace('`', "``"));
+    let mut out = Vec::with_capacity(s.len() + 16);
+    let mut state = State::Code;
+    let mut i = 0;
+    let mut prev: u8 = b' ';
+    while i < s.len() {
+        let b = s[i];
+        if state == State::Code
+            && (b == b'`' || b.is_ascii_alphabetic() || b == b'_' || b >= 0x80)
+            && !(prev.is_ascii_alphanumeric() || prev == b'_' || prev == b'$' || prev == b'.')
+        {
+            if let Some((name, end)) = name_at(s, i) {
+                if name == old.as_bytes() && s.get(end) == Some(&b'.') {
+                    out.extend_from_slice(quoted_new.as_bytes());
+                } else {
+                    out.extend_from_slice(&s[i..end]);
+                }
+                prev = s[end - 1];
+                i = end;
+                continue;
+            }
+        }
+        // Advance the lexer by one byte (two for escapes and comment openers).
+        let step = match state {
+            State::Code => match b {
+                b'\'' | b'"' | b'`' => {
+                    state = State::Quoted(b);
+                    1
+                }
+                b'#' => {
+                    state = State::LineComment;
+                    1
+                }
+                b'-' if s.get(i + 1) == Some(&b'-')
+                    && matches!(s.get(i + 2), Some(b' ' | b'\t' | b'\n' | b'\r')) =>
+                {
+                    state = State::LineComment;
+                    1
+                }
+                b'/' if s.get(i + 1) == Some(&b'*') && s.get(i + 2) != Some(&b'!') => {
+                    state = State::BlockComment;
+                    2
+                }
+                _ => 1,
+            },
+            State::Quoted(q) => {
+                let escape = b == b'\\' && q != b'`';
+                if escape || (b == q && s.get(i + 1) == Some(&q)) {
+                    2
+                } else {
+                    if b == q {
+                        state = State::Code;
+                    }
+                    1
+                }
+            }
+            State::LineComment => {
+                if b == b'\n' {
+                    state = State::Code;
+                }
+                1
+            }
+            State::BlockComment => {
+                if b == b'*' && s.get(i + 1) == Some(&b'/') {
+                    state = State::Code;
+                    2
+                } else {
+                    1
+                }
+            }
+        };
+        let end = (i + step).min(s.len());
+        out.extend_from_slice(&s[i..end]);
+        prev = s[end - 1];
+        i = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(text: &[u8]) -> Vec<(String, String)> {
+        let mut s = Statements::new(text);
+        let mut out = Vec::new();
+        while let Some(st) = s.next_statement().unwrap() {
+            out.push((
+                String::from_utf8(st.text).unwrap(),
+                String::from_utf8(st.delimiter).unwrap(),
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn statements_end_at_the_delimiter_outside_quotes_and_comments() {
+        let text = "SET NAMES utf8mb4;\n\nCREATE TABLE `semi;\ncolon` (\n  `a` int -- x;\n, `b` text /* ; */\n);\nINSERT INTO `t` VALUES\n(1,'x;\\';'),\n(2,\"y;\");\n";
+        let got = all(text.as_bytes());
+        let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "SET NAMES utf8mb4",
+                "\n\nCREATE TABLE `semi;\ncolon` (\n  `a` int -- x;\n, `b` text /* ; */\n)",
+                "\nINSERT INTO `t` VALUES\n(1,'x;\\';'),\n(2,\"y;\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn delimiter_lines_change_the_delimiter_and_are_consumed() {
+        let text = "DROP TRIGGER IF EXISTS `t1`;\nDELIMITER ;;\nCREATE TRIGGER t1 BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = ';'; END ;;\nDELIMITER ;\nSET sql_mode = @m;\n-- only a comment\n";
+        let got = all(text.as_bytes());
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].0, "DROP TRIGGER IF EXISTS `t1`");
+        assert_eq!(
+            got[1],
+            (
+                "CREATE TRIGGER t1 BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = 1; SET NEW.b = ';'; END ".into(),
+                ";;".into()
+            )
+        );
+        assert_eq!(got[2].0.trim(), "SET sql_mode = @m");
+        assert_eq!(got[2].1, ";");
+    }
+
+    #[test]
+    fn two_statements_on_one_line_are_two() {
+        let got = all(b"SET a=1; SET b=2;\n");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].0.trim(), "SET b=2");
+    }
+
+    #[test]
+    fn a_statement_script_round_trips() {
+        let text = "DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; END$$\n";
+        let st = Statements::new(text.as_bytes())
+            .next_statement()
+            .unwrap()
+            .unwrap();
+        let again = Statements::new(&st.script()[..])
+            .next_statement()
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, st);
+    }
+
+    #[test]
+    fn renames_follow_qualified_names_only() {
+        let s = b"CREATE TRIGGER db.t_ai AFTER INSERT ON `db`.t FOR EACH ROW INSERT INTO db.log VALUES (nextval(`db`.`seq`), 'db.x', db) -- db.y\n; SELECT xdb.a, dbx.b, t.db.c";
+        let out = String::from_utf8(rename_qualifier(s, "db", "c`p")).unwrap();
+        assert_eq!(
+            out,
+            "CREATE TRIGGER `c``p`.t_ai AFTER INSERT ON `c``p`.t FOR EACH ROW INSERT INTO `c``p`.log VALUES (nextval(`c``p`.`seq`), 'db.x', db) -- db.y\n; SELECT xdb.a, dbx.b, t.db.c"
+        );
+    }
+
+    #[test]
+    fn non_utf8_bodies_pass_through() {
+        let s = b"CREATE PROCEDURE p() SELECT '\xe9\x80' FROM `db`.t;\n";
+        let got = Statements::new(&s[..]).next_statement().unwrap().unwrap();
+        assert_eq!(got.text, s[..s.len() - 2].to_vec());
+        assert_eq!(
+            rename_qualifier(&got.text, "db", "n"),
+            b"CREATE PROCEDURE p() SELECT '\xe9\x80' FROM `n`.t".to_vec()
+        );
+    }
+}
