@@ -15,6 +15,7 @@ mod mysql;
 mod offsite;
 mod prune;
 mod reindex;
+mod restore_exact;
 mod roundtrip;
 mod services;
 mod sources;

@@ -181,11 +181,13 @@ impl MariaDb {
     pub fn fingerprint(&self, db: &str) -> Vec<(String, String)> {
         let tables = self
             .root_sql(&format!(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1"
+                "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME"
             ))
             .unwrap();
+        // In hex: the client escapes a newline in a name.
         tables
             .lines()
+            .map(|h| String::from_utf8(hex::decode(h).unwrap()).unwrap())
             .map(|t| {
                 let q = format!(
                     "CHECKSUM TABLE `{db}`.`{0}` EXTENDED; SELECT COUNT(*) FROM `{db}`.`{0}`",
