@@ -272,3 +272,85 @@ fn exact_names_select_exactly_patterns_say_so_and_nothing_selected_fails() {
         "{text}"
     );
 }
+
+#[test]
+fn a_replay_keeps_every_change_to_the_database_whatever_the_default_database_and_refuses_unknown_gtids(
+) {
+    let Some(db1) = mariadb::shared() else { return };
+    let Some(db2) = second() else { return };
+    let name = fresh_db("replay");
+    let other = format!("{name}_o");
+    db1.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE DATABASE `{other}`;
+         CREATE TABLE `{name}`.accounts (id INT PRIMARY KEY, v INT);
+         CREATE TABLE `{name}`.items (id INT PRIMARY KEY);
+         CREATE TABLE `{other}`.t (id INT PRIMARY KEY);
+         INSERT INTO `{name}`.accounts VALUES (1, 1), (2, 2); INSERT INTO `{name}`.items VALUES (1);"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    s.write_config(&source(&s, db1, &[&name], "binlogs = true"));
+    s.cmd(&["backup"]).assert().code(0);
+
+    // From another database under MIXED and under ROW, and with no database at all.
+    db1.load(
+        Some(&other),
+        format!(
+            "SET SESSION binlog_format = MIXED; DELETE FROM `{name}`.accounts WHERE id = 1;
+             SET SESSION binlog_format = ROW; INSERT INTO `{name}`.accounts VALUES (9, 9);
+             INSERT INTO t VALUES (1);
+             SET SESSION binlog_format = STATEMENT; UPDATE `{name}`.accounts SET v = v + 10;"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    db1.root_sql(&format!("DROP TABLE `{name}`.items")).unwrap();
+    let gtid = db1.root_sql("SELECT @@global.gtid_binlog_pos").unwrap();
+    let gtid = gtid.trim().split(',').next().unwrap().to_string();
+    let reference = crate::mysql::fingerprint_as(db1, &name);
+    s.cmd(&["backup"]).assert().code(0);
+
+    let target = format!("{name}_at");
+    crate::follow::load_until(&s, db2, &name, &target, &["--until-gtid", &gtid]);
+    assert_eq!(crate::mysql::fingerprint_as(db2, &target), reference);
+    assert_eq!(
+        db2.root_sql(&format!(
+            "SELECT id, v FROM `{target}`.accounts ORDER BY id"
+        ))
+        .unwrap(),
+        "2\t12\n9\t19\n"
+    );
+    // The other database's change stayed out; the scratch database is gone.
+    let dbs = db2.root_sql("SHOW DATABASES").unwrap();
+    assert!(
+        !dbs.contains(&other) && !dbs.contains("strata_replay"),
+        "{dbs}"
+    );
+
+    // A GTID of a server that never wrote to these logs: refused before anything.
+    let (domain, rest) = gtid.split_once('-').unwrap();
+    let seq = rest.split_once('-').unwrap().1;
+    let wrong = format!("{domain}-99-{seq}");
+    let mut args: Vec<String> = ["load", "1", &name, "--rename"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    args.extend([
+        format!("{name}={name}_gx"),
+        "--until-gtid".into(),
+        wrong.clone(),
+    ]);
+    args.extend(load_args(&s, db2));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = s.cmd(&refs).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&wrong) && err.contains("not in the binlogs"),
+        "{err}"
+    );
+    assert!(!db2
+        .root_sql("SHOW DATABASES")
+        .unwrap()
+        .contains(&format!("{name}_gx")));
+}

@@ -165,6 +165,20 @@ pub fn run(env: &Env, id: EventRef, a: Args) -> Result<u8> {
             .map(|u| format!(", binlogs replayed up to {u}"))
             .unwrap_or_default()
     );
+    for (db, others) in &s.beside {
+        const SHOWN: usize = 5;
+        let more = others.len().saturating_sub(SHOWN);
+        println!(
+            "{db} already held {} other table(s), left as they were: {}{}",
+            others.len(),
+            others[..others.len().min(SHOWN)].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
     env.report_fetched(&store);
     Ok(exit::OK)
 }

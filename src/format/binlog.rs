@@ -138,6 +138,11 @@ pub struct Copied {
     pub end: Option<u64>,
     /// The copy stopped at `through_gtid`.
     pub stopped: bool,
+    /// `through_gtid` itself (domain, server and sequence) was among the events copied.
+    pub found_gtid: bool,
+    /// The largest event copied, in bytes (what the target's max_allowed_packet must
+    /// take when it is replayed).
+    pub largest: u64,
 }
 
 /// Copies from `r` (a binlog file, or a range copy of one) the range `[from, to)` of the
@@ -197,7 +202,10 @@ pub fn copy_range<R: Read, W: Write>(r: &mut R, w: &mut W, range: Range) -> io::
                     out.stopped = true;
                     break;
                 }
+                let server = u32::from_le_bytes(h[5..9].try_into().expect("4 bytes"));
+                out.found_gtid |= domain == g.domain && seq == g.seq && server == g.server;
             }
+            out.largest = out.largest.max(size);
             w.write_all(&event)?;
             out.bytes += size;
             if end != 0 {

@@ -9,6 +9,7 @@
 //! Safe by default: an existing table is refused before anything is written, unless
 //! `drop_existing`; a failure names the table and the statement.
 
+pub mod binlog_filter;
 pub mod replay;
 pub mod tables;
 
@@ -140,6 +141,9 @@ pub struct Summary {
     pub tables: usize,
     pub bytes: u64,
     pub rows: u64,
+    /// Per target database that already held other tables: its name and theirs (they
+    /// were left as they were, and the load went in beside them).
+    pub beside: Vec<(String, Vec<String>)>,
 }
 
 /// Loads `dbs` of event `ev` (archive read through `store`) into `opts.target`.
@@ -158,7 +162,14 @@ pub fn run(
     };
     let mut c0 = c.connect()?;
     refuse_existing(&mut c0, c, dbs, opts.drop_existing)?;
-    let mut summary = Summary::default();
+    let prepared = match &chain {
+        Some(chain) => Some(replay::prepare(cat, store, chain, dbs, c, &mut c0)?),
+        None => None,
+    };
+    let mut summary = Summary {
+        beside: others_present(&mut c0, c, dbs)?,
+        ..Summary::default()
+    };
     for d in dbs {
         let text = String::from_utf8_lossy(&member_bytes(store, ev, &d.database)?)
             .replace(&ident(&d.name), &ident(&d.target));
@@ -184,8 +195,8 @@ pub fn run(
             replay::client(c, &d.target, &text)?;
         }
     }
-    if let Some(chain) = &chain {
-        replay::until(cat, store, chain, dbs, c)?;
+    if let Some(prepared) = &prepared {
+        replay::until(prepared, dbs, c)?;
     }
     Ok(summary)
 }
@@ -214,6 +225,31 @@ fn refuse_existing(c0: &mut mysql::Conn, c: &Connect, dbs: &[Db], drop: bool) ->
         }
     }
     Ok(())
+}
+
+/// The tables each target database already holds that the load does not bring.
+fn others_present(
+    c0: &mut mysql::Conn,
+    c: &Connect,
+    dbs: &[Db],
+) -> Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    for d in dbs {
+        let present: Vec<String> = c0
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE <> 'VIEW' ORDER BY TABLE_NAME",
+                (&d.target,),
+            )
+            .map_err(|e| c.err(&e))?;
+        let others: Vec<String> = present
+            .into_iter()
+            .filter(|t| !d.tables.iter().any(|(n, _)| n == t))
+            .collect();
+        if !others.is_empty() {
+            out.push((d.target.clone(), others));
+        }
+    }
+    Ok(out)
 }
 
 /// A connection with the load's session settings (its own only).

@@ -20,6 +20,10 @@ fn client_command(db: &str, cnf: &tempfile::NamedTempFile) -> Result<Command> {
     let mut cmd = Command::new(client_tool(&["mariadb", "mysql"])?);
     cmd.arg(format!("--defaults-extra-file={}", cnf.path().display()))
         .arg("--binary-mode")
+        // Fail at once rather than reconnect and go on after a lost statement; the
+        // server's own max_allowed_packet is checked before a replay.
+        .arg("--skip-reconnect")
+        .arg("--max-allowed-packet=1073741824")
         .arg(format!("--database={db}"))
         .env_remove("MYSQL_PWD")
         .stdin(Stdio::piped())
@@ -178,29 +182,58 @@ pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &Until) -> Result<Ch
             });
         }
     }
-    Err(Error::Other(match spans.get(window + 1) {
-        Some(gap) => format!(
-            "--until {until} falls in a binlog gap ({}); `strata list --pitr` shows what can be restored",
+    // Past the window: later than anything captured, in the gap after it, or beyond.
+    let captured_to = spans.iter().map(|s| s.to).max().unwrap_or(spans[window].to);
+    let at = match until {
+        Until::Time(t) => local_seconds(t).ok(),
+        _ => None,
+    };
+    let next_window = spans[window + 1..]
+        .iter()
+        .find(|s| s.kind == pitr::Kind::Window);
+    let later = match at {
+        Some(u) => u > captured_to,
+        None => next_window.is_none(),
+    };
+    let gap = spans.get(window + 1).filter(|_| !later);
+    Err(Error::Other(match (gap, at) {
+        (None, _) => format!(
+            "--until {until} is later than the binlogs captured so far (up to {}); run `strata binlog` (or a backup) first",
+            crate::format::meta::rfc3339(captured_to)
+        ),
+        (Some(gap), Some(u)) if next_window.is_some_and(|w| u >= w.from) => format!(
+            "--until {until} lies beyond a binlog gap after event {} ({}); load a backup made after the gap (`strata list --pitr` shows what can be restored)",
+            base.id,
             gap.detail.as_deref().unwrap_or("not captured")
         ),
-        None => format!(
-            "--until {until} is later than the binlogs captured so far (up to {}); run `strata binlog` (or a backup) first",
-            crate::format::meta::rfc3339(spans[window].to)
+        (Some(gap), _) => format!(
+            "--until {until} falls in a binlog gap ({}); `strata list --pitr` shows what can be restored",
+            gap.detail.as_deref().unwrap_or("not captured")
         ),
     }))
 }
 
-/// Replays `chain` into `c` for the database of `dbs`: each event's captured range of
-/// each file is written to a temporary directory (cut to the range the event recorded,
-/// so that no event is replayed twice) and all are piped, in order, through
-/// `mariadb-binlog` into the client.
-pub fn until(
+/// The captured binlogs of a [`Chain`], cut to what is replayed, in a temporary
+/// directory: made before anything is loaded, so that a stop point the logs do not hold
+/// or a server that cannot take their events is refused first.
+pub struct Prepared {
+    _dir: tempfile::TempDir,
+    paths: Vec<std::path::PathBuf>,
+    time: Option<String>,
+}
+
+/// Cuts `chain` for the database of `dbs`: each event's captured range of each file is
+/// written to a temporary directory (cut to the range the event recorded, so that no
+/// event is replayed twice). Refuses a GTID the logs do not hold, and a target whose
+/// `max_allowed_packet` is smaller than an event to replay.
+pub fn prepare(
     cat: &Catalog,
     store: &dyn Store,
     chain: &Chain,
     dbs: &[Db],
     c: &Connect,
-) -> Result<()> {
+    c0: &mut mysql::Conn,
+) -> Result<Prepared> {
     let Chain {
         until,
         file,
@@ -217,7 +250,8 @@ pub fn until(
         file: file.clone(),
         pos: pos.parse().unwrap_or(binlog::FIRST),
     };
-    for e in chain {
+    let (mut found, mut largest) = (false, 0u64);
+    'events: for e in chain {
         let note =
             |k: &str| -> Option<Position> { e.info.get(&format!("{source}.{k}"))?.parse().ok() };
         let (Some(from), Some(to)) = (note("binlog_from"), note("binlog_to")) else {
@@ -262,23 +296,64 @@ pub fn until(
                 .and_then(|c| out.flush().map(|_| c))
                 .map_err(|err| crate::archive::reader::into_error(err, &m.path))?;
             paths.push(path);
+            found |= copied.found_gtid;
+            largest = largest.max(copied.largest);
             if copied.stopped {
-                break;
+                break 'events;
             }
         }
         at = to;
     }
-    if paths.is_empty() {
-        return Ok(());
+    if let Until::Gtid(g) = until {
+        if !found {
+            return Err(Error::Other(format!(
+                "GTID {g} is not in the binlogs captured after event {} (no transaction of server {} with that number in domain {}); nothing was loaded: `mariadb-binlog` on the captured files (`strata mount`, binlog/) lists the GTIDs",
+                chain.first().map_or(0, |e| e.id),
+                g.server,
+                g.domain
+            )));
+        }
     }
-    let time = match until {
-        Until::Time(t) => Some(t.as_str()),
-        _ => None,
-    };
-    replay(&paths, time, dbs, c)
+    check_packet(c, c0, largest)?;
+    Ok(Prepared {
+        _dir: dir,
+        paths,
+        time: match until {
+            Until::Time(t) => Some(t.clone()),
+            _ => None,
+        },
+    })
 }
 
-/// `mariadb-binlog [--stop-datetime] FILES | mariadb`.
+/// Refuses, before anything is loaded, a target that would reject an event to replay:
+/// a row event goes to the server as base64 (4/3 of its size) in one statement.
+fn check_packet(c: &Connect, c0: &mut mysql::Conn, largest: u64) -> Result<()> {
+    use mysql::prelude::Queryable;
+    let limit: Option<u64> = c0
+        .query_first("SELECT @@global.max_allowed_packet")
+        .map_err(|e| c.err(&e))?;
+    let need = largest.div_ceil(3) * 4 + 4096;
+    match limit {
+        Some(limit) if limit < need => Err(Error::Other(format!(
+            "the binlogs to replay hold an event of {largest} bytes, which {} would refuse (max_allowed_packet is {limit}); nothing was loaded: SET GLOBAL max_allowed_packet = {} on it first",
+            c.target(),
+            need.next_power_of_two().min(1 << 30)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Replays what [`prepare`] cut into `c`, through `mariadb-binlog` into the client.
+pub fn until(prepared: &Prepared, dbs: &[Db], c: &Connect) -> Result<()> {
+    if prepared.paths.is_empty() {
+        return Ok(());
+    }
+    replay(&prepared.paths, prepared.time.as_deref(), dbs, c)
+}
+
+/// `mariadb-binlog [--stop-datetime] FILES | filter | mariadb`: the filter
+/// ([`super::binlog_filter`]) keeps every statement and row event of the database,
+/// whatever the session's default database was.
 fn replay(
     paths: &[std::path::PathBuf],
     until: Option<&str>,
@@ -296,11 +371,9 @@ fn replay(
     if let Some(t) = until {
         binlog.arg(format!("--stop-datetime={t}"));
     }
-    if let [one] = dbs {
-        binlog.arg(format!("--database={}", one.name));
-        if one.name != one.target {
-            binlog.arg(format!("--rewrite-db={}->{}", one.name, one.target));
-        }
+    let db = &dbs[0];
+    if db.name != db.target {
+        binlog.arg(format!("--rewrite-db={}->{}", db.name, db.target));
     }
     let mut reader = binlog
         .args(paths)
@@ -309,24 +382,77 @@ fn replay(
         .spawn()
         .ctx(|| "cannot run mariadb-binlog".into())?;
     let cnf = c.defaults_file()?;
-    let mut load = client_command(&dbs[0].target, &cnf)?;
-    load.stdin(reader.stdout.take().expect("piped"));
+    let mut load = client_command(&db.target, &cnf)?
+        .spawn()
+        .ctx(|| "cannot run the mariadb client".into())?;
+    let scratch = format!("strata_replay_{}", std::process::id());
+    let files: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            let n = p.file_name().unwrap_or_default().to_string_lossy();
+            n.split_once('-')
+                .map_or(n.to_string(), |(_, f)| f.to_string())
+        })
+        .collect();
+    let scope = super::binlog_filter::Scope {
+        old: &db.name,
+        target: &db.target,
+        scratch: &scratch,
+        files: &files,
+    };
+    let text = std::io::BufReader::with_capacity(1 << 20, reader.stdout.take().expect("piped"));
+    let mut stdin = std::io::BufWriter::with_capacity(1 << 20, load.stdin.take().expect("piped"));
+    let filtered = super::binlog_filter::filter(text, &mut stdin, &scope);
+    let flushed = stdin.flush();
+    drop(stdin);
+    if filtered.is_err() {
+        // Stop the reader at once; what the client holds is whole statements.
+        let _ = reader.kill();
+    }
     let out = load
-        .output()
+        .wait_with_output()
         .ctx(|| "cannot run the mariadb client".into())?;
     let read = reader.wait_with_output().ctx(|| "mariadb-binlog".into())?;
+    let failed = filtered.is_err() || !out.status.success();
+    if failed {
+        drop_scratch(c, &scratch);
+    }
+    if let Err(super::binlog_filter::Stop::Undecidable { at, what }) = &filtered {
+        return Err(Error::Other(format!(
+            "replaying the binlogs into {} stopped at {at}, before a change strata cannot replay alone: {what}; everything before it was replayed (replay the rest with mariadb-binlog --start-position)",
+            c.target()
+        )));
+    }
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr
+            .lines()
+            .rfind(|l| l.starts_with("ERROR"))
+            .unwrap_or(stderr.trim());
+        return Err(Error::Other(format!(
+            "replaying the binlogs into {}: {why}",
+            c.target()
+        )));
+    }
     if !read.status.success() {
         return Err(Error::Other(format!(
             "mariadb-binlog could not read the captured binlogs: {}",
             String::from_utf8_lossy(&read.stderr).trim()
         )));
     }
-    if !out.status.success() {
-        return Err(Error::Other(format!(
-            "replaying the binlogs into {}: {}",
-            c.target(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+    if let Err(super::binlog_filter::Stop::Io(e)) = filtered {
+        return Err(Error::io("replaying the binlogs", e));
     }
-    Ok(())
+    flushed.map_err(|e| Error::io("replaying the binlogs", e))
+}
+
+/// Removes the scratch database of a replay that failed before its end.
+fn drop_scratch(c: &Connect, scratch: &str) {
+    use mysql::prelude::Queryable;
+    if let Ok(mut conn) = c.connect() {
+        let _ = conn.query_drop(format!(
+            "DROP DATABASE IF EXISTS {}",
+            crate::source::mysql::sql::ident(scratch)
+        ));
+    }
 }
