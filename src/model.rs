@@ -86,6 +86,9 @@ pub enum MemberKind {
     Database,
     /// Views, triggers, routines and events of a database: `<source>/<db>/.objects.sql`.
     Objects,
+    /// Users, roles and grants of a MySQL source (`users = true`):
+    /// `<source>/.users.sql`, never applied by a database restore.
+    Users,
     /// A binary log file of a MySQL source as the server wrote it:
     /// `<source>/binlog/<file>`.
     Binlog,
@@ -101,6 +104,7 @@ impl MemberKind {
             MemberKind::Table => "table",
             MemberKind::Database => "database",
             MemberKind::Objects => "objects",
+            MemberKind::Users => "users",
             MemberKind::Binlog => "binlog",
         }
     }
@@ -114,6 +118,7 @@ impl MemberKind {
             "table" => MemberKind::Table,
             "database" => MemberKind::Database,
             "objects" => MemberKind::Objects,
+            "users" => MemberKind::Users,
             "binlog" => MemberKind::Binlog,
             _ => return None,
         })

@@ -354,3 +354,102 @@ fn a_replay_keeps_every_change_to_the_database_whatever_the_default_database_and
         .unwrap()
         .contains(&format!("{name}_gx")));
 }
+
+#[test]
+fn a_command_source_restores_through_its_own_tool_and_its_exit_status_is_strata_s() {
+    // sqlite3's .dump and a fresh sqlite3 reading it: a real dump tool and its restore.
+    let s = Scratch::new();
+    let db = s.path().join("app.sqlite");
+    let restored = s.path().join("restored.sqlite");
+    let sql = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'é€'), (2, 'two');";
+    assert!(Command::new("sqlite3")
+        .arg(&db)
+        .arg(sql)
+        .status()
+        .unwrap()
+        .success());
+    s.write_config(&format!(
+        "[[source]]\nname = \"app\"\nkind = \"command\"\ncommand = [\"sqlite3\", {:?}, \".dump\"]\noutput = \"app.sql\"\nrestore_command = [\"sqlite3\", {:?}]\n\
+         [[source]]\nname = \"bad\"\nkind = \"command\"\nshell = \"echo data\"\noutput = \"bad.out\"\nrestore_command = [\"sh\", \"-c\", \"cat >/dev/null; exit 3\"]\n\
+         [[source]]\nname = \"plain\"\nkind = \"command\"\nshell = \"echo data\"\n",
+        db.display().to_string(),
+        restored.display().to_string()
+    ));
+    s.cmd(&["backup"]).assert().code(0);
+    s.cmd(&["restore", "latest", "app", "--run"])
+        .assert()
+        .code(0);
+    let dump = |p: &std::path::Path| {
+        Command::new("sqlite3")
+            .arg(p)
+            .arg("SELECT id, v FROM t ORDER BY id")
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_eq!(dump(&restored), dump(&db));
+    assert_eq!(String::from_utf8(dump(&restored)).unwrap(), "1|é€\n2|two\n");
+
+    // The tool's failure is the restore's, with its status.
+    let out = s
+        .cmd(&["restore", "latest", "bad", "--run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exit 3"));
+    // A source without one says what to add.
+    let out = s
+        .cmd(&["restore", "latest", "plain", "--run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("restore_command"));
+}
+
+#[test]
+fn users_and_grants_are_offered_in_their_own_member_and_never_applied_by_a_database_restore() {
+    let Some(db1) = mariadb::shared() else { return };
+    let Some(db2) = second() else { return };
+    let name = fresh_db("grants");
+    let user = format!("{name}_u");
+    let role = format!("{name}_r");
+    db1.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (a INT);
+         CREATE ROLE `{role}`; GRANT SELECT ON `{name}`.* TO `{role}`;
+         CREATE USER '{user}'@'%' IDENTIFIED BY 'secret-pw'; GRANT `{role}` TO '{user}'@'%';
+         SET DEFAULT ROLE `{role}` FOR '{user}'@'%'; GRANT INSERT ON `{name}`.t TO '{user}'@'%';"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    s.write_config(&source(&s, db1, &[&name], "users = true"));
+    s.cmd(&["backup"]).assert().code(0);
+    let sql = s
+        .cmd(&["cat", "1", "db/.users.sql"])
+        .output()
+        .unwrap()
+        .stdout;
+    let text = String::from_utf8_lossy(&sql);
+    assert!(!text.contains("secret-pw"), "{text}");
+
+    // A database load creates no account.
+    let mut a: Vec<String> = vec!["load".into(), "1".into(), name.clone()];
+    a.extend(load_args(&s, db2));
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    s.cmd(&refs).assert().code(0);
+    let exists = format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{user}'");
+    assert_eq!(db2.root_sql(&exists).unwrap().trim(), "0");
+
+    // Applied on purpose, the account comes back with its password, role and grants,
+    // and the target's own root keeps its authentication.
+    let root_auth = "SELECT authentication_string, plugin FROM mysql.user WHERE User = 'root' AND Host = 'localhost'";
+    let before = db2.root_sql(root_auth).unwrap();
+    db2.load(None, &sql).unwrap();
+    assert_eq!(db2.root_sql(root_auth).unwrap(), before);
+    let grants = |m: &MariaDb| {
+        m.root_sql(&format!("SHOW GRANTS FOR '{user}'@'%'"))
+            .unwrap()
+    };
+    assert_eq!(grants(db2), grants(db1));
+    let pw = format!("SELECT authentication_string FROM mysql.user WHERE User = '{user}'");
+    assert_eq!(db2.root_sql(&pw).unwrap(), db1.root_sql(&pw).unwrap());
+}

@@ -87,8 +87,17 @@ enum Command {
         /// Member paths or directory prefixes, as `strata show` prints them.
         paths: Vec<String>,
         /// The directory to restore under (created if missing); nothing is written outside it.
-        #[arg(long, value_name = "DIR")]
-        to: PathBuf,
+        #[arg(
+            long,
+            value_name = "DIR",
+            required_unless_present = "run",
+            conflicts_with = "run"
+        )]
+        to: Option<PathBuf>,
+        /// Stream a command source's output into its `restore_command` (PATH: the
+        /// source's name) and exit with that command's status.
+        #[arg(long)]
+        run: bool,
     },
     /// Load databases of an event into a running MySQL/MariaDB server, tables in
     /// parallel, and with --until replay the captured binlogs up to that moment.
@@ -380,8 +389,10 @@ pub fn run() -> Result<u8> {
         Command::Restore {
             id,
             ref paths,
-            ref to,
+            to: Some(ref to),
+            run: false,
         } => restore::run(&env, id, paths, to),
+        Command::Restore { id, ref paths, .. } => restore::run_command(&env, id, paths),
         Command::Verify {
             id,
             all,

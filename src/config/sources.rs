@@ -20,6 +20,7 @@ pub(super) struct RawSource {
     command: Option<Vec<String>>,
     shell: Option<String>,
     output: Option<String>,
+    restore_command: Option<Vec<String>>,
     // mysql
     host: Option<String>,
     port: Option<u16>,
@@ -41,6 +42,7 @@ pub(super) struct RawSource {
     threads: Option<usize>,
     chunk_rows: Option<u64>,
     binlogs: Option<bool>,
+    users: Option<bool>,
     binlog_interval: Option<toml::Value>,
     binlog_max_size: Option<Size>,
     insert_bytes: Option<Size>,
@@ -63,6 +65,7 @@ impl RawSource {
         add("command", self.command.is_some());
         add("shell", self.shell.is_some());
         add("output", self.output.is_some());
+        add("restore_command", self.restore_command.is_some());
         add("host", self.host.is_some());
         add("port", self.port.is_some());
         add("socket", self.socket.is_some());
@@ -82,6 +85,7 @@ impl RawSource {
         add("threads", self.threads.is_some());
         add("chunk_rows", self.chunk_rows.is_some());
         add("binlogs", self.binlogs.is_some());
+        add("users", self.users.is_some());
         add("binlog_interval", self.binlog_interval.is_some());
         add("binlog_max_size", self.binlog_max_size.is_some());
         add("insert_bytes", self.insert_bytes.is_some());
@@ -92,7 +96,7 @@ impl RawSource {
 }
 
 pub(super) const FILES_KEYS: &[&str] = &["include", "exclude_regex", "read_all_fifos"];
-pub(super) const COMMAND_KEYS: &[&str] = &["command", "shell", "output"];
+pub(super) const COMMAND_KEYS: &[&str] = &["command", "shell", "output", "restore_command"];
 pub(super) const MYSQL_KEYS: &[&str] = &[
     "host",
     "port",
@@ -113,6 +117,7 @@ pub(super) const MYSQL_KEYS: &[&str] = &[
     "threads",
     "chunk_rows",
     "binlogs",
+    "users",
     "binlog_interval",
     "binlog_max_size",
     "insert_bytes",
@@ -176,11 +181,22 @@ pub(super) fn command(cx: &Ctx, at: usize, name: String, s: RawSource) -> Result
             format!("{output:?} must be a relative path without `..`"),
         ));
     }
+    let restore_command = match s.restore_command {
+        Some(argv) if argv.is_empty() || argv[0].is_empty() => {
+            return Err(cx.err(
+                at,
+                "restore_command",
+                "write the program and its arguments, e.g. [\"mongorestore\", \"--archive\", \"--drop\"]",
+            ))
+        }
+        r => r,
+    };
     Ok(Box::new(CommandSource {
         name,
         argv,
         shell,
         output,
+        restore_command,
     }))
 }
 
@@ -276,6 +292,7 @@ pub(super) fn mysql(
         lock_wait_timeout: s.lock_wait_timeout.unwrap_or(60),
         long_query_guard: s.long_query_guard.unwrap_or(300),
         binlogs: s.binlogs.unwrap_or(false),
+        users: s.users.unwrap_or(false),
         binlog_interval,
         binlog_max_size,
         name,

@@ -39,7 +39,11 @@ pub struct Entry {
 fn is_dump(k: MemberKind) -> bool {
     matches!(
         k,
-        MemberKind::Output | MemberKind::Table | MemberKind::Database | MemberKind::Objects
+        MemberKind::Output
+            | MemberKind::Table
+            | MemberKind::Database
+            | MemberKind::Objects
+            | MemberKind::Users
     )
 }
 

@@ -20,6 +20,9 @@ pub struct CommandSource {
     pub shell: bool,
     /// Member name under the source.
     pub output: String,
+    /// The program that restores the output from its standard input (`strata restore
+    /// EVENT SOURCE --run`), argv.
+    pub restore_command: Option<Vec<String>>,
 }
 
 /// Variables a child process keeps from strata's environment; nothing else (no
@@ -55,6 +58,11 @@ impl CommandSource {
 impl Source for CommandSource {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn restore_command(&self) -> Option<(String, Vec<String>)> {
+        let argv = self.restore_command.clone()?;
+        Some((format!("{}/{}", self.name, self.output), argv))
     }
 
     fn dry_run(&self) -> Result<Vec<String>> {

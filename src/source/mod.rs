@@ -22,6 +22,11 @@ pub trait Source: Send + Sync {
     fn follower(&self) -> Option<Box<dyn Follower>> {
         None
     }
+    /// How a member of this source is restored through its own tool (`strata restore
+    /// EVENT SOURCE --run`): the member path and the program's argv.
+    fn restore_command(&self) -> Option<(String, Vec<String>)> {
+        None
+    }
 }
 
 /// A server whose binary log `strata binlog --follow` captures in small events.

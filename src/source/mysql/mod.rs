@@ -18,6 +18,7 @@ pub mod schema;
 pub mod schema_dir;
 pub mod select;
 pub mod sql;
+pub mod users;
 
 use super::Source;
 use crate::error::{Error, Result};
@@ -72,6 +73,8 @@ pub struct MysqlSource {
     pub long_query_guard: u64,
     /// Capture the binary logs written since the previous backup (`binlog` module).
     pub binlogs: bool,
+    /// Back up users, roles and grants ([`users`]) as `<source>/.users.sql`.
+    pub users: bool,
     /// `strata binlog --follow` closes an event this often, or after this many bytes
     /// of binary log, whichever comes first.
     pub binlog_interval: Duration,
@@ -292,6 +295,19 @@ impl MysqlSource {
             ));
             dbs.push(Db { name: db, tables });
         }
+        if self.users {
+            let mut warn = |w: String| sink.warn(format!("source '{}': {w}", self.name));
+            let sql = users::dump(c0, c, &mut warn)?;
+            plans.push(Plan::Inline(
+                Member::new(
+                    &self.name,
+                    format!("{}/.users.sql", self.name),
+                    MemberKind::Users,
+                    meta(),
+                ),
+                sql,
+            ));
+        }
         Ok((dbs, plans, jobs))
     }
 
@@ -462,6 +478,12 @@ impl Source for MysqlSource {
             binlog::check_enabled(&mut conn, c, &self.name)?;
             out.push(format!(
                 "{}/binlog/: binary logs since the previous backup",
+                self.name
+            ));
+        }
+        if self.users {
+            out.push(format!(
+                "{}/.users.sql: users, roles and grants (applied only on purpose)",
                 self.name
             ));
         }
