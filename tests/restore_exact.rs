@@ -186,6 +186,15 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
         "1"
     );
 
+    // `load DB.TABLE --drop-existing` brings the table back with its trigger.
+    db2.root_sql(&format!("DROP TRIGGER `{name}`.t_ai")).unwrap();
+    let mut a: Vec<String> = vec!["load".into(), "1".into(), format!("{name}.a_items")];
+    a.push("--drop-existing".into());
+    a.extend(load_args(&s, db2));
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    s.cmd(&refs).assert().code(0);
+    assert!(objects(db2, &name).contains("t_ai\ta_items"));
+
     // strata load with a rename, on the server that holds the original: the copy is
     // complete, its trigger and sequence its own, and the original untouched.
     let args = load_args(&s, db1);
@@ -452,4 +461,49 @@ fn users_and_grants_are_offered_in_their_own_member_and_never_applied_by_a_datab
     assert_eq!(grants(db2), grants(db1));
     let pw = format!("SELECT authentication_string FROM mysql.user WHERE User = '{user}'");
     assert_eq!(db2.root_sql(&pw).unwrap(), db1.root_sql(&pw).unwrap());
+}
+
+#[test]
+fn a_replay_the_target_cannot_take_is_refused_before_anything_is_loaded() {
+    let Some(db1) = mariadb::shared() else { return };
+    let target = match MariaDb::start() {
+        Ok(t) => t,
+        Err(e) => {
+            crate::support::skip(&format!("MariaDB cannot start: {e}"));
+            return;
+        }
+    };
+    target
+        .root_sql("SET GLOBAL max_allowed_packet = 1048576")
+        .unwrap();
+    let name = fresh_db("packet");
+    db1.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (id INT PRIMARY KEY, v BIGINT)"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    s.write_config(&source(&s, db1, &[&name], "binlogs = true"));
+    s.cmd(&["backup"]).assert().code(0);
+    // One statement of 150,000 rows under ROW: one BINLOG statement of ~3 MiB.
+    db1.root_sql(&format!(
+        "SET SESSION binlog_format = ROW; INSERT INTO `{name}`.t SELECT seq, seq * 7 FROM `{name}`.seq_1_to_150000"
+    ))
+    .unwrap();
+    let gtid = db1.root_sql("SELECT @@global.gtid_binlog_pos").unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+    let mut a: Vec<String> = vec!["load".into(), "1".into(), name.clone()];
+    a.extend([
+        "--until-gtid".into(),
+        gtid.trim().split(',').next().unwrap().into(),
+    ]);
+    a.extend(load_args(&s, &target));
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = s.cmd(&refs).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("max_allowed_packet") && err.contains("nothing was loaded"),
+        "{err}"
+    );
+    assert!(!target.root_sql("SHOW DATABASES").unwrap().contains(&name));
 }

@@ -140,9 +140,23 @@ pub struct Copied {
     pub stopped: bool,
     /// `through_gtid` itself (domain, server and sequence) was among the events copied.
     pub found_gtid: bool,
-    /// The largest event copied, in bytes (what the target's max_allowed_packet must
-    /// take when it is replayed).
+    /// The largest statement copied, in bytes: an event, or the row events of one
+    /// statement (a table map up to the rows event flagged as its end), which
+    /// `mariadb-binlog` prints as one `BINLOG` statement the target must take whole.
     pub largest: u64,
+}
+
+/// Table map, MariaDB's annotate, and rows events (v1, v2, compressed).
+fn is_row_part(kind: u8) -> bool {
+    matches!(kind, 19 | 23..=25 | 30..=32 | 160 | 166..=171)
+}
+
+/// A rows event flagged as the last of its statement (`STMT_END_F`).
+fn ends_statement(kind: u8, event: &[u8]) -> bool {
+    let rows = matches!(kind, 23..=25 | 30..=32 | 166..=171);
+    rows && event
+        .get(HEADER + 6..HEADER + 8)
+        .is_some_and(|f| u16::from_le_bytes([f[0], f[1]]) & 1 == 1)
 }
 
 /// Copies from `r` (a binlog file, or a range copy of one) the range `[from, to)` of the
@@ -164,6 +178,7 @@ pub fn copy_range<R: Read, W: Write>(r: &mut R, w: &mut W, range: Range) -> io::
     w.write_all(MAGIC)?;
     out.bytes = 4;
     let mut first = true;
+    let mut statement = 0u64;
     let mut h = [0u8; HEADER];
     loop {
         if read_full(r, &mut h)? < HEADER {
@@ -205,7 +220,15 @@ pub fn copy_range<R: Read, W: Write>(r: &mut R, w: &mut W, range: Range) -> io::
                 let server = u32::from_le_bytes(h[5..9].try_into().expect("4 bytes"));
                 out.found_gtid |= domain == g.domain && seq == g.seq && server == g.server;
             }
-            out.largest = out.largest.max(size);
+            if is_row_part(kind) {
+                statement += size;
+                if ends_statement(kind, &event) {
+                    out.largest = out.largest.max(statement);
+                    statement = 0;
+                }
+            } else {
+                out.largest = out.largest.max(size);
+            }
             w.write_all(&event)?;
             out.bytes += size;
             if end != 0 {
@@ -221,6 +244,7 @@ pub fn copy_range<R: Read, W: Write>(r: &mut R, w: &mut W, range: Range) -> io::
             break;
         }
     }
+    out.largest = out.largest.max(statement);
     w.flush()?;
     Ok(out)
 }

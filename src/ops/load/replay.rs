@@ -332,7 +332,8 @@ fn check_packet(c: &Connect, c0: &mut mysql::Conn, largest: u64) -> Result<()> {
     let limit: Option<u64> = c0
         .query_first("SELECT @@global.max_allowed_packet")
         .map_err(|e| c.err(&e))?;
-    let need = largest.div_ceil(3) * 4 + 4096;
+    // base64 in lines of 76 characters, and the statement around it.
+    let need = largest.div_ceil(3) * 4 * 77 / 76 + 4096;
     match limit {
         Some(limit) if limit < need => Err(Error::Other(format!(
             "the binlogs to replay hold an event of {largest} bytes, which {} would refuse (max_allowed_packet is {limit}); nothing was loaded: SET GLOBAL max_allowed_packet = {} on it first",
