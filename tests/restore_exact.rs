@@ -187,7 +187,8 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     );
 
     // `load DB.TABLE --drop-existing` brings the table back with its trigger.
-    db2.root_sql(&format!("DROP TRIGGER `{name}`.t_ai")).unwrap();
+    db2.root_sql(&format!("DROP TRIGGER `{name}`.t_ai"))
+        .unwrap();
     let mut a: Vec<String> = vec!["load".into(), "1".into(), format!("{name}.a_items")];
     a.push("--drop-existing".into());
     a.extend(load_args(&s, db2));

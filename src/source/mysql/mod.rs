@@ -499,11 +499,19 @@ impl Source for MysqlSource {
                     (&db,),
                 )
                 .map_err(|e| c.err(&e))?;
+            let remote: Vec<String> = schema::tables(&mut conn, c, &db)?
+                .into_iter()
+                .filter(Table::rows_elsewhere)
+                .map(|t| t.name)
+                .collect();
             for (table, kind, n, bytes) in rows {
                 let what = match (kind.as_str(), self.category(&db, &table)) {
                     ("VIEW", _) => "view (in .objects)".to_string(),
                     (_, Category::Ignore) => "ignored".to_string(),
                     (_, Category::Ephemeral) => "structure only (ephemeral)".to_string(),
+                    _ if remote.contains(&table) => {
+                        "definition only (its rows live in other tables or servers)".to_string()
+                    }
                     (_, cat) => format!(
                         "~{} rows, ~{} bytes{}",
                         n.unwrap_or(0),

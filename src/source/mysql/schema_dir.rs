@@ -25,11 +25,12 @@ fn strip_counters(create: &str) -> String {
 }
 
 fn table_sql(conn: &mut Conn, c: &Connect, e: &Entry) -> Result<String> {
+    // Its character set first, as in every SQL file strata writes.
     let mut out = format!(
-        "{};\n",
+        "SET NAMES utf8mb4;\n{};\n",
         strip_counters(&schema::create_table(conn, c, e.db, e.table)?)
     );
-    if !e.with_data {
+    if !e.with_data || e.table.rows_elsewhere() {
         return Ok(out);
     }
     let cols = schema::data_columns(conn, c, e.db, &e.table.name)?;
