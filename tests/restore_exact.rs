@@ -363,6 +363,42 @@ fn a_replay_keeps_every_change_to_the_database_whatever_the_default_database_and
         .root_sql("SHOW DATABASES")
         .unwrap()
         .contains(&format!("{name}_gx")));
+
+    // A statement from elsewhere that also reads that database's own table cannot be
+    // replayed alone: it fails loudly, naming the binlog position, never resolved
+    // against the wrong table.
+    db1.load(
+        Some(&other),
+        format!(
+            "SET SESSION binlog_format = STATEMENT; INSERT INTO `{name}`.accounts SELECT id + 100, 0 FROM t;"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let gtid2 = db1.root_sql("SELECT @@global.gtid_binlog_pos").unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+    let mut args: Vec<String> = ["load", "1", &name, "--rename"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    args.extend([
+        format!("{name}={name}_f"),
+        "--until-gtid".into(),
+        gtid2.trim().split(',').next().unwrap().into(),
+    ]);
+    args.extend(load_args(&s, db2));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = s.cmd(&refs).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("stopped at binlog.") && err.contains("doesn't exist"),
+        "{err}"
+    );
+    assert!(!db2
+        .root_sql("SHOW DATABASES")
+        .unwrap()
+        .contains("strata_replay"));
 }
 
 #[test]

@@ -44,6 +44,37 @@ pub enum Stop {
 
 const DELIMITER: &[u8] = b"/*!*/;";
 
+/// Where each event of the filtered script starts: `(line of the script, binlog
+/// position)`, so that an error the client reports "at line N" names the position.
+#[derive(Default, Debug)]
+pub struct Marks(Vec<(u64, String)>);
+
+impl Marks {
+    /// The binlog position of the event that holds script line `line`.
+    pub fn position_of(&self, line: u64) -> Option<&str> {
+        let i = self.0.partition_point(|(l, _)| *l <= line);
+        i.checked_sub(1).map(|i| self.0[i].1.as_str())
+    }
+}
+
+/// A writer that counts the lines it passed on.
+struct Counting<'a, W> {
+    inner: &'a mut W,
+    lines: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// One statement of the tool's output: its comment lines and its text.
 #[derive(Default)]
 struct Unit {
@@ -91,11 +122,21 @@ impl Unit {
 }
 
 /// Copies the statements of `input` (the output of `mariadb-binlog`) that belong to the
-/// database of `scope` into `out`.
-pub fn filter<R: BufRead, W: Write>(input: R, out: &mut W, scope: &Scope<'_>) -> Result<(), Stop> {
+/// database of `scope` into `out`; records in `marks` where each event starts.
+pub fn filter<R: BufRead, W: Write>(
+    input: R,
+    out: &mut W,
+    scope: &Scope<'_>,
+    marks: &mut Marks,
+) -> Result<(), Stop> {
+    let mut out = Counting {
+        inner: out,
+        lines: 0,
+    };
     let mut f = Filter {
         scope,
-        out,
+        out: &mut out,
+        marks,
         in_body: false,
         printed_db: None,
         emitted_db: scope.target.to_string(),
@@ -105,9 +146,10 @@ pub fn filter<R: BufRead, W: Write>(input: R, out: &mut W, scope: &Scope<'_>) ->
     f.run(input)
 }
 
-struct Filter<'a, 's, W> {
+struct Filter<'a, 's, 'o, W> {
     scope: &'a Scope<'s>,
-    out: &'a mut W,
+    out: &'a mut Counting<'o, W>,
+    marks: &'a mut Marks,
     /// Between `DELIMITER /*!*/;` and `DELIMITER ;`.
     in_body: bool,
     /// The default database the tool last printed (`use`).
@@ -120,7 +162,7 @@ struct Filter<'a, 's, W> {
     file: usize,
 }
 
-impl<W: Write> Filter<'_, '_, W> {
+impl<W: Write> Filter<'_, '_, '_, W> {
     fn run<R: BufRead>(&mut self, mut input: R) -> Result<(), Stop> {
         let mut unit = Unit::default();
         let mut line = Vec::new();
@@ -176,7 +218,17 @@ impl<W: Write> Filter<'_, '_, W> {
         format!("{file}:{}", self.at)
     }
 
+    /// Notes that what is written next belongs to the current event.
+    fn mark(&mut self) {
+        let line = self.out.lines + 1;
+        let pos = self.position();
+        if self.marks.0.last().is_none_or(|(_, p)| *p != pos) {
+            self.marks.0.push((line, pos));
+        }
+    }
+
     fn emit_use(&mut self, db: &str) -> Result<(), Stop> {
+        self.mark();
         if self.emitted_db != db {
             writeln!(self.out, "use {}/*!*/;", ident(db)).map_err(Stop::Io)?;
             self.emitted_db = db.to_string();
@@ -185,6 +237,7 @@ impl<W: Write> Filter<'_, '_, W> {
     }
 
     fn emit(&mut self, unit: &Unit) -> Result<(), Stop> {
+        self.mark();
         for l in &unit.lines {
             self.out.write_all(l).map_err(Stop::Io)?;
         }
@@ -243,6 +296,7 @@ impl<W: Write> Filter<'_, '_, W> {
         }
         let scratch = self.scope.scratch.to_string();
         self.emit_use(&scratch)?;
+        self.mark();
         for l in u.lines.iter().filter(|l| l.starts_with(b"#")) {
             self.out.write_all(l).map_err(Stop::Io)?;
         }
@@ -295,8 +349,13 @@ mod tests {
     use super::*;
 
     fn run(input: &str, old: &str, target: &str) -> Result<String, Stop> {
+        run_marked(input, old, target).map(|(s, _)| s)
+    }
+
+    fn run_marked(input: &str, old: &str, target: &str) -> Result<(String, Marks), Stop> {
         let mut out = Vec::new();
         let files = vec!["binlog.000001".to_string()];
+        let mut marks = Marks::default();
         filter(
             input.as_bytes(),
             &mut out,
@@ -306,8 +365,21 @@ mod tests {
                 scratch: "scratch",
                 files: &files,
             },
+            &mut marks,
         )?;
-        Ok(String::from_utf8(out).unwrap())
+        Ok((String::from_utf8(out).unwrap(), marks))
+    }
+
+    #[test]
+    fn a_line_of_the_script_is_named_by_its_binlog_position() {
+        let (out, marks) = run_marked(LOG, "app2", "app2").unwrap();
+        let line = out
+            .lines()
+            .position(|l| l.starts_with("DROP TABLE app2.gone"))
+            .unwrap() as u64
+            + 1;
+        assert_eq!(marks.position_of(line), Some("binlog.000001:1500"));
+        assert_eq!(marks.position_of(1), None);
     }
 
     const LOG: &str = "/*!50530 SET @@SESSION.PSEUDO_SLAVE_MODE=1*/;

@@ -403,7 +403,8 @@ fn replay(
     };
     let text = std::io::BufReader::with_capacity(1 << 20, reader.stdout.take().expect("piped"));
     let mut stdin = std::io::BufWriter::with_capacity(1 << 20, load.stdin.take().expect("piped"));
-    let filtered = super::binlog_filter::filter(text, &mut stdin, &scope);
+    let mut marks = super::binlog_filter::Marks::default();
+    let filtered = super::binlog_filter::filter(text, &mut stdin, &scope, &mut marks);
     let flushed = stdin.flush();
     drop(stdin);
     if filtered.is_err() {
@@ -430,8 +431,12 @@ fn replay(
             .lines()
             .rfind(|l| l.starts_with("ERROR"))
             .unwrap_or(stderr.trim());
+        let at = script_line(why)
+            .and_then(|l| marks.position_of(l))
+            .map(|p| format!(" stopped at {p} (everything before it was replayed)"))
+            .unwrap_or_default();
         return Err(Error::Other(format!(
-            "replaying the binlogs into {}: {why}",
+            "replaying the binlogs into {}{at}: {why}",
             c.target()
         )));
     }
@@ -445,6 +450,13 @@ fn replay(
         return Err(Error::io("replaying the binlogs", e));
     }
     flushed.map_err(|e| Error::io("replaying the binlogs", e))
+}
+
+/// The script line of a client error (`ERROR 1146 (42S02) at line 57: ...`).
+fn script_line(error: &str) -> Option<u64> {
+    let rest = &error[error.find(" at line ")? + 9..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// Removes the scratch database of a replay that failed before its end.
