@@ -161,19 +161,38 @@ fn is_blank(s: &[u8]) -> bool {
     true
 }
 
+/// Bytes that may change the lexer's state in code (the delimiter's first byte aside).
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let bytes = b"'\"`#-/";
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 /// Scans `s` from `from` (in `state`) for `delimiter` outside quotes and comments;
-/// the index where it starts. `state` is left as it is at the end of `s`.
+/// the index where it starts. `state` is left as it is at the end of `s`. Runs of
+/// plain bytes are skipped whole (rows are most of a dump: strings by memchr).
 fn scan(s: &[u8], from: usize, state: &mut State, delimiter: &[u8]) -> Option<usize> {
+    let d0 = delimiter[0];
     let mut i = from;
     while i < s.len() {
-        let b = s[i];
         match *state {
             State::Code => {
+                while i < s.len() && !SPECIAL[s[i] as usize] && s[i] != d0 {
+                    i += 1;
+                }
+                if i == s.len() {
+                    return None;
+                }
                 if s[i..].starts_with(delimiter) {
                     return Some(i);
                 }
-                match b {
-                    b'\'' | b'"' | b'`' => *state = State::Quoted(b),
+                match s[i] {
+                    b @ (b'\'' | b'"' | b'`') => *state = State::Quoted(b),
                     b'#' => *state = State::LineComment,
                     b'-' if s.get(i + 1) == Some(&b'-')
                         && matches!(s.get(i + 2), Some(b' ' | b'\t' | b'\n' | b'\r')) =>
@@ -186,32 +205,43 @@ fn scan(s: &[u8], from: usize, state: &mut State, delimiter: &[u8]) -> Option<us
                     }
                     _ => {}
                 }
+                i += 1;
             }
             State::Quoted(q) => {
-                if b == b'\\' && q != b'`' {
-                    i += 1;
-                } else if b == q {
+                let next = if q == b'`' {
+                    memchr::memchr(q, &s[i..])
+                } else {
+                    memchr::memchr2(q, b'\\', &s[i..])
+                };
+                let Some(k) = next else {
+                    return None;
+                };
+                i += k;
+                if s[i] == b'\\' {
+                    i += 2;
+                } else if s.get(i + 1) == Some(&q) {
                     // A doubled quote stays inside.
-                    if s.get(i + 1) == Some(&q) {
-                        i += 1;
-                    } else {
-                        *state = State::Code;
-                    }
-                }
-            }
-            State::LineComment => {
-                if b == b'\n' {
-                    *state = State::Code;
-                }
-            }
-            State::BlockComment => {
-                if b == b'*' && s.get(i + 1) == Some(&b'/') {
+                    i += 2;
+                } else {
                     *state = State::Code;
                     i += 1;
                 }
             }
+            State::LineComment => match memchr::memchr(b'\n', &s[i..]) {
+                Some(k) => {
+                    *state = State::Code;
+                    i += k + 1;
+                }
+                None => return None,
+            },
+            State::BlockComment => match memchr::memmem::find(&s[i..], b"*/") {
+                Some(k) => {
+                    *state = State::Code;
+                    i += k + 2;
+                }
+                None => return None,
+            },
         }
-        i += 1;
     }
     None
 }
