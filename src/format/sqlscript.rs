@@ -213,10 +213,7 @@ fn scan(s: &[u8], from: usize, state: &mut State, delimiter: &[u8]) -> Option<us
                 } else {
                     memchr::memchr2(q, b'\\', &s[i..])
                 };
-                let Some(k) = next else {
-                    return None;
-                };
-                i += k;
+                i += next?;
                 if s[i] == b'\\' {
                     i += 2;
                 } else if s.get(i + 1) == Some(&q) {
