@@ -193,8 +193,15 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     a.push("--drop-existing".into());
     a.extend(load_args(&s, db2));
     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    s.cmd(&refs).assert().code(0);
+    let out = s.cmd(&refs).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
     assert!(objects(db2, &name).contains("t_ai\ta_items"));
+    // It went in beside the database's other tables, and says so.
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("already held") && said.contains("z_seq"),
+        "{said}"
+    );
 
     // strata load with a rename, on the server that holds the original: the copy is
     // complete, its trigger and sequence its own, and the original untouched.

@@ -56,7 +56,6 @@ pub struct Statements<R> {
     delimiter: Vec<u8>,
     /// Bytes read but not yet part of a returned statement.
     carry: Vec<u8>,
-    line: Vec<u8>,
 }
 
 impl<R: BufRead> Statements<R> {
@@ -65,7 +64,6 @@ impl<R: BufRead> Statements<R> {
             input,
             delimiter: b";".to_vec(),
             carry: Vec::new(),
-            line: Vec::new(),
         }
     }
 
@@ -90,26 +88,21 @@ impl<R: BufRead> Statements<R> {
                     delimiter: self.delimiter.clone(),
                 }));
             }
+            // Read straight into the statement: rows are most of a dump.
             scanned = stmt.len();
-            self.line.clear();
-            if self.input.read_until(b'\n', &mut self.line)? == 0 {
+            if self.input.read_until(b'\n', &mut stmt)? == 0 {
                 return Ok((!is_blank(&stmt)).then(|| Statement {
                     text: stmt,
                     delimiter: self.delimiter.clone(),
                 }));
             }
-            if state == State::Code && is_blank(&stmt) {
-                if let Some(d) = delimiter_command(&self.line) {
+            if state == State::Code && is_blank(&stmt[..scanned]) {
+                if let Some(d) = delimiter_command(&stmt[scanned..]) {
                     self.delimiter = d;
                     stmt.clear();
                     scanned = 0;
-                    continue;
                 }
             }
-            if state == State::LineComment {
-                state = State::Code;
-            }
-            stmt.extend_from_slice(&self.line);
         }
     }
 }

@@ -55,6 +55,9 @@ struct Rows<R> {
     columns: Vec<String>,
     primary_key: Vec<String>,
     key_at: Vec<usize>,
+    /// Inside an `INSERT`'s rows: a line that opens with `(` elsewhere (a partition
+    /// list of the `CREATE TABLE`, a trigger's body) is not a row.
+    in_insert: bool,
     line: Vec<u8>,
     what: &'static str,
 }
@@ -66,6 +69,7 @@ impl<R: BufRead> Rows<R> {
             columns: Vec::new(),
             primary_key: Vec::new(),
             key_at: Vec::new(),
+            in_insert: false,
             line: Vec::new(),
             what,
         }
@@ -100,9 +104,13 @@ impl<R: BufRead> Rows<R> {
                             ))
                         })?;
                     self.columns = cols;
+                    self.in_insert = true;
                 }
-                Line::Row(row) => return self.keyed(row).map(Some),
-                Line::Other => {}
+                Line::Row(row) if self.in_insert => {
+                    self.in_insert = self.line.last() != Some(&b';');
+                    return self.keyed(row).map(Some);
+                }
+                Line::Row(_) | Line::Other => {}
             }
         }
     }
@@ -342,6 +350,17 @@ mod tests {
             );
             assert_eq!((stat.old_rows, stat.new_rows), (3, 3));
         }
+    }
+
+    #[test]
+    fn lines_opening_with_a_parenthesis_outside_inserts_are_not_rows() {
+        let head = "CREATE TABLE `t` (\n  `a` int,\n  `b` int,\n  `v` text,\n  PRIMARY KEY (`a`,`b`)\n) PARTITION BY RANGE (`a`)\n(PARTITION `p0` VALUES LESS THAN (10) ENGINE = InnoDB,\n PARTITION `p1` VALUES LESS THAN MAXVALUE ENGINE = InnoDB);\nINSERT INTO `t` (`a`,`b`,`v`) VALUES\n";
+        let trigger = "DELIMITER ;;\nCREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW INSERT INTO log VALUES\n(NEW.a, 9, 'trigger') ;;\nDELIMITER ;\n";
+        let old = format!("{head}(1,1,'x');\n{trigger}");
+        let new = format!("{head}(1,1,'x'),\n(2,2,'y');\n{trigger}");
+        let (seen, stat) = diff(&old, &new, 10);
+        assert_eq!(seen, vec![(RowChange::Added, Some("2,2".into()))]);
+        assert_eq!((stat.old_rows, stat.new_rows), (1, 2));
     }
 
     #[test]
