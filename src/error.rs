@@ -71,6 +71,19 @@ pub enum Error {
     #[error("the archive writer stopped")]
     WriterStopped,
 
+    /// A point-in-time replay refused before anything was loaded, or stopped: `target`
+    /// is the server, `message` what happened and what to do.
+    #[error("replaying the binlogs into {target}: {message}")]
+    Replay { target: String, message: String },
+
+    /// A restore through a command source's own tool (`restore --run`) that could not
+    /// run or did not take the whole member.
+    #[error("restore --run of {source_name}: {message}")]
+    RestoreCommand {
+        source_name: String,
+        message: String,
+    },
+
     #[error("{0}")]
     Other(String),
 }

@@ -44,18 +44,18 @@ pub fn run_command(env: &Env, id: EventRef, paths: &[String]) -> Result<u8> {
             "restore --run takes one command source's name, e.g. `strata restore latest mongo --run`".into(),
         ));
     };
-    let config = env.config.as_ref().ok_or_else(|| {
-        Error::Other("restore --run needs the config (its source's restore_command)".into())
+    let config = env.config.as_ref().ok_or_else(|| Error::RestoreCommand {
+        source_name: source.clone(),
+        message: "needs the config (its source's restore_command), not -R alone".into(),
     })?;
     let src = config
         .sources
         .iter()
         .find(|s| s.name() == source.as_str())
         .ok_or_else(|| Error::NotFound(format!("the config has no source '{source}'")))?;
-    let (path, argv) = src.restore_command().ok_or_else(|| {
-        Error::Other(format!(
-            "source '{source}' has no restore_command; add one to its [[source]] (e.g. restore_command = [\"mongorestore\", \"--archive\", \"--drop\"])"
-        ))
+    let (path, argv) = src.restore_command().ok_or_else(|| Error::RestoreCommand {
+        source_name: source.clone(),
+        message: "the source has no restore_command; add one to its [[source]] (e.g. restore_command = [\"mongorestore\", \"--archive\", \"--drop\"])".into(),
     })?;
     let cat = env.catalog()?;
     let ev = ops::complete_event(&cat, id)?;
@@ -70,9 +70,10 @@ pub fn run_command(env: &Env, id: EventRef, paths: &[String]) -> Result<u8> {
     crate::source::command::minimal_env(&mut cmd)
         .args(&argv[1..])
         .stdin(std::process::Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::io(format!("cannot run restore_command {:?}", argv[0]), e))?;
+    let mut child = cmd.spawn().map_err(|e| Error::RestoreCommand {
+        source_name: source.clone(),
+        message: format!("cannot run {:?}: {e}", argv[0]),
+    })?;
     let mut stdin = child.stdin.take().expect("piped");
     let copied = std::io::copy(&mut reader, &mut stdin);
     drop(stdin);
@@ -85,10 +86,13 @@ pub fn run_command(env: &Env, id: EventRef, paths: &[String]) -> Result<u8> {
             return Err(crate::archive::reader::into_error(e, &path));
         }
         Err(_) if status.success() => {
-            return Err(Error::Other(format!(
-                "restore_command {:?} exited before reading all of {path}; not restored",
-                argv[0]
-            )));
+            return Err(Error::RestoreCommand {
+                source_name: source.clone(),
+                message: format!(
+                    "{:?} exited before reading all of {path}; not restored",
+                    argv[0]
+                ),
+            });
         }
         _ => {}
     }

@@ -306,12 +306,15 @@ pub fn prepare(
     }
     if let Until::Gtid(g) = until {
         if !found {
-            return Err(Error::Other(format!(
-                "GTID {g} is not in the binlogs captured after event {} (no transaction of server {} with that number in domain {}); nothing was loaded: `mariadb-binlog` on the captured files (`strata mount`, binlog/) lists the GTIDs",
-                chain.first().map_or(0, |e| e.id),
-                g.server,
-                g.domain
-            )));
+            return Err(Error::Replay {
+                target: c.target(),
+                message: format!(
+                    "GTID {g} is not in the binlogs captured after event {} (no transaction of server {} with that number in domain {}); nothing was loaded: `mariadb-binlog` on the captured files (`strata mount`, binlog/) lists the GTIDs",
+                    chain.first().map_or(0, |e| e.id),
+                    g.server,
+                    g.domain
+                ),
+            });
         }
     }
     check_packet(c, c0, largest)?;
@@ -335,11 +338,13 @@ fn check_packet(c: &Connect, c0: &mut mysql::Conn, largest: u64) -> Result<()> {
     // base64 in lines of 76 characters, and the statement around it.
     let need = largest.div_ceil(3) * 4 * 77 / 76 + 4096;
     match limit {
-        Some(limit) if limit < need => Err(Error::Other(format!(
-            "the binlogs to replay hold an event of {largest} bytes, which {} would refuse (max_allowed_packet is {limit}); nothing was loaded: SET GLOBAL max_allowed_packet = {} on it first",
-            c.target(),
-            need.next_power_of_two().min(1 << 30)
-        ))),
+        Some(limit) if limit < need => Err(Error::Replay {
+            target: c.target(),
+            message: format!(
+                "a statement to replay is {largest} bytes of binlog, more than its max_allowed_packet ({limit}) takes; nothing was loaded: SET GLOBAL max_allowed_packet = {} on it first",
+                need.next_power_of_two().min(1 << 30)
+            ),
+        }),
         _ => Ok(()),
     }
 }
@@ -420,10 +425,12 @@ fn replay(
         drop_scratch(c, &scratch);
     }
     if let Err(super::binlog_filter::Stop::Undecidable { at, what }) = &filtered {
-        return Err(Error::Other(format!(
-            "replaying the binlogs into {} stopped at {at}, before a change strata cannot replay alone: {what}; everything before it was replayed (replay the rest with mariadb-binlog --start-position)",
-            c.target()
-        )));
+        return Err(Error::Replay {
+            target: c.target(),
+            message: format!(
+                "stopped at {at}, before a change strata cannot replay alone: {what}; everything before it was replayed (replay the rest with mariadb-binlog --start-position)"
+            ),
+        });
     }
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -433,12 +440,12 @@ fn replay(
             .unwrap_or(stderr.trim());
         let at = script_line(why)
             .and_then(|l| marks.position_of(l))
-            .map(|p| format!(" stopped at {p} (everything before it was replayed)"))
+            .map(|p| format!("stopped at {p} (everything before it was replayed): "))
             .unwrap_or_default();
-        return Err(Error::Other(format!(
-            "replaying the binlogs into {}{at}: {why}",
-            c.target()
-        )));
+        return Err(Error::Replay {
+            target: c.target(),
+            message: format!("{at}{why}"),
+        });
     }
     if !read.status.success() {
         return Err(Error::Other(format!(

@@ -146,7 +146,7 @@ impl MysqlSource {
             .filter(|n| !all.iter().any(|d| d == n))
             .collect();
         if !missing.is_empty() {
-            return Err(Error::Other(format!(
+            return Err(Error::NotFound(format!(
                 "databases {} named in the config do not exist on {}; fix `databases` (an entry with * or ? is a glob)",
                 missing.join(", "),
                 self.connect.target()
@@ -160,7 +160,7 @@ impl MysqlSource {
             ));
         }
         if out.is_empty() {
-            return Err(Error::Other(format!(
+            return Err(Error::NotFound(format!(
                 "no database on {} is selected by `databases`/`exclude_databases`; nothing to back up",
                 self.connect.target()
             )));
