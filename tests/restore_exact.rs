@@ -49,6 +49,10 @@ DELIMITER ;
     latin1.extend_from_slice(b"`;\nCREATE PROCEDURE p() SELECT '");
     latin1.extend_from_slice("é€".as_bytes());
     latin1.extend_from_slice(b"' AS x;\n");
+    // And a trigger whose body holds a byte that is not UTF-8 (latin1's é).
+    latin1.extend_from_slice(
+        b"CREATE TABLE lat_t (s VARCHAR(10)) CHARACTER SET utf8mb4;\nCREATE TRIGGER lat_tr BEFORE INSERT ON lat_t FOR EACH ROW SET NEW.s = CONCAT(NEW.s, '\xe9');\n",
+    );
     client(server, "latin1", None, &latin1).unwrap();
 }
 
@@ -171,6 +175,13 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
         want_rows,
         "rows differ (or a trigger fired)"
     );
+    let lat = |m: &MariaDb, db: &str| {
+        m.root_sql(&format!(
+            "INSERT INTO `{db}`.lat_t VALUES ('b'); SELECT s FROM `{db}`.lat_t"
+        ))
+        .unwrap()
+    };
+    assert_eq!(lat(db2, &name), "bé\n", "the latin1 trigger changed");
 
     // One table alone comes back with its trigger, which then fires.
     db2.root_sql(&format!("DROP TABLE `{name}`.a_items"))
@@ -199,7 +210,7 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     // It went in beside the database's other tables, and says so.
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.contains("already held") && said.contains("z_seq"),
+        said.contains("already held 6 other table(s)") && said.contains("semi;\\ncolon"),
         "{said}"
     );
 
@@ -219,6 +230,7 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("v_skip") && !err.contains("v_cross"), "{err}");
     assert_eq!(call_p(db1, &copy), want_p);
+    assert_eq!(lat(db1, &copy), "bé\n", "the latin1 trigger changed");
     let got = objects(db1, &copy);
     assert!(
         got.contains("t_ai") && got.contains("v_cross") && got.contains("pk"),

@@ -171,7 +171,11 @@ pub fn run(env: &Env, id: EventRef, a: Args) -> Result<u8> {
         println!(
             "{db} already held {} other table(s), left as they were: {}{}",
             others.len(),
-            others[..others.len().min(SHOWN)].join(", "),
+            others[..others.len().min(SHOWN)]
+                .iter()
+                .map(|t| t.escape_debug().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             if more > 0 {
                 format!(" and {more} more")
             } else {

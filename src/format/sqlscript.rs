@@ -263,6 +263,13 @@ fn name_at(s: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
     (j > i && !s[i..j].iter().all(u8::is_ascii_digit)).then(|| (s[i..j].to_vec(), j))
 }
 
+/// A `"name"` at `i` (no escapes, no doubled quotes) directly followed by `.`: the
+/// index after its closing quote.
+fn quoted_qualifier(s: &[u8], i: usize) -> Option<usize> {
+    let close = i + 1 + memchr::memchr2(b'"', b'\\', &s[i + 1..])?;
+    (s[close] == b'"' && s.get(close + 1) == Some(&b'.') && close > i + 1).then_some(close + 1)
+}
+
 /// `s` with every name qualified by database `old` (`old.x`, `` `old`.`x` ``) qualified
 /// by `new` instead, outside strings and comments. A rename follows the qualified
 /// names of table defaults, views, routines, triggers and events with this.
@@ -274,6 +281,21 @@ pub fn rename_qualifier(s: &[u8], old: &str, new: &str) -> Vec<u8> {
     let mut prev: u8 = b' ';
     while i < s.len() {
         let b = s[i];
+        // A double-quoted name followed by `.` is a qualifier (ANSI_QUOTES, as an
+        // Oracle-mode package is shown): a string is never followed by a dot.
+        if state == State::Code && b == b'"' && prev != b'.' {
+            if let Some(end) = quoted_qualifier(s, i) {
+                let name = s[i + 1..end - 1].to_vec();
+                if name == old.as_bytes() {
+                    out.extend_from_slice(format!("\"{}\"", new.replace('"', "\"\"")).as_bytes());
+                } else {
+                    out.extend_from_slice(&s[i..end]);
+                }
+                prev = b'"';
+                i = end;
+                continue;
+            }
+        }
         if state == State::Code
             && (b == b'`' || b.is_ascii_alphabetic() || b == b'_' || b >= 0x80)
             && !(prev.is_ascii_alphanumeric() || prev == b'_' || prev == b'$' || prev == b'.')
@@ -422,6 +444,15 @@ mod tests {
         assert_eq!(
             out,
             "CREATE TRIGGER `c``p`.t_ai AFTER INSERT ON `c``p`.t FOR EACH ROW INSERT INTO `c``p`.log VALUES (nextval(`c``p`.`seq`), 'db.x', db) -- db.y\n; SELECT xdb.a, dbx.b, t.db.c"
+        );
+    }
+
+    #[test]
+    fn ansi_quoted_qualifiers_are_renamed_and_strings_are_not() {
+        let s = br#"SELECT "db"."t".a, "db", 'db'."x" FROM "db".t"#;
+        assert_eq!(
+            String::from_utf8(rename_qualifier(s, "db", "n")).unwrap(),
+            r#"SELECT "n"."t".a, "db", 'db'."x" FROM "n".t"#
         );
     }
 

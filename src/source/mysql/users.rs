@@ -13,14 +13,22 @@ use mysql::Conn;
 use std::fmt::Write as _;
 
 /// Accounts of the server itself, never dumped.
-const SYSTEM: [(&str, &str); 1] = [("mariadb.sys", "localhost")];
+const SYSTEM: [(&str, &str); 4] = [
+    ("mariadb.sys", "localhost"),
+    ("mysql.sys", "localhost"),
+    ("mysql.session", "localhost"),
+    ("mysql.infoschema", "localhost"),
+];
 
 /// The users member's SQL.
 pub fn dump(conn: &mut Conn, c: &Connect, warn: &mut dyn FnMut(String)) -> Result<Vec<u8>> {
+    // MariaDB marks roles in mysql.user; MySQL has no is_role (its roles are locked
+    // accounts, dumped as users).
     let accounts: Vec<(String, String, String)> = conn
         .query(
             "SELECT User, Host, IF(is_role = 'Y', 'role', 'user') FROM mysql.user ORDER BY is_role DESC, User, Host",
         )
+        .or_else(|_| conn.query("SELECT User, Host, 'user' FROM mysql.user ORDER BY User, Host"))
         .map_err(|e| c.err(&e))?;
     let mut out = String::from(
         "-- Users, roles and grants. Applied only on purpose: mariadb < .users.sql\nSET NAMES utf8mb4;\n",
