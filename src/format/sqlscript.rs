@@ -237,7 +237,7 @@ fn scan(s: &[u8], from: usize, state: &mut State, delimiter: &[u8]) -> Option<us
 }
 
 /// A name token at `i` (bare or backquoted): its value and the index after it.
-fn name_at(s: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
+pub fn name_at(s: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
     let bare = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
     if s.get(i) == Some(&b'`') {
         let mut v = Vec::new();
@@ -261,6 +261,63 @@ fn name_at(s: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
         j += 1;
     }
     (j > i && !s[i..j].iter().all(u8::is_ascii_digit)).then(|| (s[i..j].to_vec(), j))
+}
+
+/// A statement on a whole database (`CREATE [OR REPLACE] DATABASE|SCHEMA [IF NOT
+/// EXISTS] name`, `DROP ... [IF EXISTS] name`, `ALTER ... name`): the name and where it
+/// lies in `s`. `None` for other statements, and for `ALTER DATABASE` without a name.
+pub fn database_statement(s: &[u8]) -> Option<(String, std::ops::Range<usize>)> {
+    let mut i = 0;
+    let mut word = |s: &[u8], i: &mut usize| -> Option<Vec<u8>> {
+        while *i < s.len() && s[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+        let start = *i;
+        while *i < s.len() && s[*i].is_ascii_alphabetic() {
+            *i += 1;
+        }
+        (*i > start).then(|| s[start..*i].to_ascii_uppercase())
+    };
+    let verb = word(s, &mut i)?;
+    if !matches!(verb.as_slice(), b"CREATE" | b"DROP" | b"ALTER") {
+        return None;
+    }
+    let mut w = word(s, &mut i)?;
+    if w == b"OR" {
+        word(s, &mut i).filter(|r| r == b"REPLACE")?;
+        w = word(s, &mut i)?;
+    }
+    if !matches!(w.as_slice(), b"DATABASE" | b"SCHEMA") {
+        return None;
+    }
+    let mut at = i;
+    let mut probe = i;
+    if word(s, &mut probe).as_deref() == Some(b"IF") {
+        let mut after = probe;
+        match word(s, &mut after).as_deref() {
+            Some(b"NOT") => {
+                word(s, &mut after).filter(|e| e == b"EXISTS")?;
+            }
+            Some(b"EXISTS") => {}
+            _ => return None,
+        }
+        at = after;
+    }
+    while at < s.len() && s[at].is_ascii_whitespace() {
+        at += 1;
+    }
+    let (name, end) = name_at(s, at)?;
+    let upper = name.to_ascii_uppercase();
+    // `ALTER DATABASE CHARACTER SET ...`: the default database, not one named.
+    if s[at] != b'`'
+        && matches!(
+            upper.as_slice(),
+            b"CHARACTER" | b"DEFAULT" | b"COLLATE" | b"CHARSET" | b"COMMENT"
+        )
+    {
+        return None;
+    }
+    Some((String::from_utf8_lossy(&name).into_owned(), at..end))
 }
 
 /// A `"name"` at `i` (no escapes, no doubled quotes) directly followed by `.`: the
@@ -454,6 +511,23 @@ mod tests {
             String::from_utf8(rename_qualifier(s, "db", "n")).unwrap(),
             r#"SELECT "n"."t".a, "db", 'db'."x" FROM "n".t"#
         );
+    }
+
+    #[test]
+    fn statements_on_a_whole_database_name_it() {
+        let name = |s: &str| database_statement(s.as_bytes()).map(|(n, r)| (n, r.start));
+        assert_eq!(name("DROP DATABASE app1"), Some(("app1".into(), 14)));
+        assert_eq!(
+            name("drop schema if exists `a``b`"),
+            Some(("a`b".into(), 22))
+        );
+        assert_eq!(
+            name("CREATE DATABASE IF NOT EXISTS x CHARACTER SET utf8mb4"),
+            Some(("x".into(), 30))
+        );
+        assert_eq!(name("ALTER DATABASE CHARACTER SET latin1"), None);
+        assert_eq!(name("ALTER DATABASE d COMMENT 'x'"), Some(("d".into(), 15)));
+        assert_eq!(name("DROP TABLE d.t"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! Nothing is dropped that names the database; what cannot be split stops the replay
 //! with the position and the statement.
 
-use crate::format::sqlscript::rename_qualifier;
+use crate::format::sqlscript::{database_statement, rename_qualifier};
 use crate::source::mysql::sql::ident;
 use std::io::{BufRead, Write};
 
@@ -285,6 +285,23 @@ impl<W: Write> Filter<'_, '_, '_, W> {
         if is_control(head) || head.is_empty() {
             return self.emit(&u);
         }
+        // On a whole database: ours (renamed), or another's (not ours to replay).
+        if let Some((name, at)) = database_statement(&text) {
+            if !self.ours(&name) {
+                return Ok(());
+            }
+            let target = self.scope.target.to_string();
+            self.emit_use(&target)?;
+            self.mark();
+            for l in u.lines.iter().filter(|l| l.starts_with(b"#")) {
+                self.out.write_all(l).map_err(Stop::Io)?;
+            }
+            let mut renamed = text[..at.start].to_vec();
+            renamed.extend_from_slice(ident(&target).as_bytes());
+            renamed.extend_from_slice(&text[at.end..]);
+            renamed.extend_from_slice(b"\n/*!*/;\n");
+            return self.out.write_all(&renamed).map_err(Stop::Io);
+        }
         // A statement: in the database, or naming it from elsewhere.
         if self.printed_db.as_deref().is_some_and(|d| self.ours(d)) {
             let target = self.scope.target.to_string();
@@ -455,6 +472,20 @@ ROLLBACK /* added by mysqlbinlog */;
         assert!(out.contains("CCCC") && !out.contains("BBBB"), "{out}");
         let out = run(LOG, "app2", "copy2").unwrap();
         assert!(out.contains("delete from `copy2`.accounts"), "{out}");
+    }
+
+    #[test]
+    fn statements_on_whole_databases_follow_the_rename_and_skip_others() {
+        let log = LOG.replace(
+            "DROP TABLE app2.gone",
+            "DROP DATABASE IF EXISTS app1\n/*!*/;\nCREATE DATABASE app2",
+        );
+        let out = run(&log, "app1", "copy").unwrap();
+        assert!(out.contains("DROP DATABASE IF EXISTS `copy`"), "{out}");
+        assert!(
+            !out.contains("app1\n") && !out.contains("CREATE DATABASE app2"),
+            "{out}"
+        );
     }
 
     #[test]
