@@ -268,7 +268,7 @@ pub fn name_at(s: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
 /// lies in `s`. `None` for other statements, and for `ALTER DATABASE` without a name.
 pub fn database_statement(s: &[u8]) -> Option<(String, std::ops::Range<usize>)> {
     let mut i = 0;
-    let mut word = |s: &[u8], i: &mut usize| -> Option<Vec<u8>> {
+    let word = |s: &[u8], i: &mut usize| -> Option<Vec<u8>> {
         while *i < s.len() && s[*i].is_ascii_whitespace() {
             *i += 1;
         }
