@@ -333,6 +333,12 @@ fn a_replay_keeps_every_change_to_the_database_whatever_the_default_database_and
         .as_bytes(),
     )
     .unwrap();
+    // In the database itself, naming it: followed by the rename too.
+    db1.load(
+        Some(&name),
+        format!("UPDATE `{name}`.accounts SET v = v + 100 WHERE id = 2;").as_bytes(),
+    )
+    .unwrap();
     db1.root_sql(&format!("DROP TABLE `{name}`.items")).unwrap();
     let gtid = db1.root_sql("SELECT @@global.gtid_binlog_pos").unwrap();
     let gtid = gtid.trim().split(',').next().unwrap().to_string();
@@ -347,7 +353,7 @@ fn a_replay_keeps_every_change_to_the_database_whatever_the_default_database_and
             "SELECT id, v FROM `{target}`.accounts ORDER BY id"
         ))
         .unwrap(),
-        "2\t12\n9\t19\n"
+        "2\t112\n9\t19\n"
     );
     // The other database's change stayed out; the scratch database is gone.
     let dbs = db2.root_sql("SHOW DATABASES").unwrap();

@@ -290,39 +290,37 @@ impl<W: Write> Filter<'_, '_, '_, W> {
             if !self.ours(&name) {
                 return Ok(());
             }
-            let target = self.scope.target.to_string();
-            self.emit_use(&target)?;
-            self.mark();
-            for l in u.lines.iter().filter(|l| l.starts_with(b"#")) {
-                self.out.write_all(l).map_err(Stop::Io)?;
-            }
             let mut renamed = text[..at.start].to_vec();
-            renamed.extend_from_slice(ident(&target).as_bytes());
+            renamed.extend_from_slice(ident(self.scope.target).as_bytes());
             renamed.extend_from_slice(&text[at.end..]);
-            renamed.extend_from_slice(b"\n/*!*/;\n");
-            return self.out.write_all(&renamed).map_err(Stop::Io);
-        }
-        // A statement: in the database, or naming it from elsewhere.
-        if self.printed_db.as_deref().is_some_and(|d| self.ours(d)) {
             let target = self.scope.target.to_string();
-            self.emit_use(&target)?;
+            return self.emit_statement(&u, &target, &renamed);
+        }
+        // A statement in the database (its qualified names renamed too: `--rewrite-db`
+        // renames only the `use`), or one from elsewhere that names it.
+        let default = if self.printed_db.as_deref().is_some_and(|d| self.ours(d)) {
+            self.scope.target
+        } else if names_database(&text, self.scope.old) {
+            self.scope.scratch
+        } else {
+            return Ok(());
+        };
+        if self.scope.old == self.scope.target || !names_database(&text, self.scope.old) {
+            self.emit_use(default)?;
             return self.emit(&u);
         }
-        if !names_database(&text, self.scope.old) {
-            return Ok(());
-        }
-        let scratch = self.scope.scratch.to_string();
-        self.emit_use(&scratch)?;
+        let renamed = rename_qualifier(&text, self.scope.old, self.scope.target);
+        self.emit_statement(&u, default, &renamed)
+    }
+
+    /// Writes `text` in place of `u`'s statement (its comments kept), in database `db`.
+    fn emit_statement(&mut self, u: &Unit, db: &str, text: &[u8]) -> Result<(), Stop> {
+        self.emit_use(db)?;
         self.mark();
         for l in u.lines.iter().filter(|l| l.starts_with(b"#")) {
             self.out.write_all(l).map_err(Stop::Io)?;
         }
-        if self.scope.old == self.scope.target {
-            self.out.write_all(&text).map_err(Stop::Io)?;
-        } else {
-            let renamed = rename_qualifier(&text, self.scope.old, self.scope.target);
-            self.out.write_all(&renamed).map_err(Stop::Io)?;
-        }
+        self.out.write_all(text).map_err(Stop::Io)?;
         self.out.write_all(b"\n/*!*/;\n").map_err(Stop::Io)
     }
 }
@@ -472,6 +470,10 @@ ROLLBACK /* added by mysqlbinlog */;
         assert!(out.contains("CCCC") && !out.contains("BBBB"), "{out}");
         let out = run(LOG, "app2", "copy2").unwrap();
         assert!(out.contains("delete from `copy2`.accounts"), "{out}");
+        // Under its own `use`, a qualified name is renamed too.
+        let own = LOG.replace("DROP TABLE `items`", "INSERT INTO app1.items VALUES (7)");
+        let out = run(&own, "app1", "copy").unwrap();
+        assert!(out.contains("INSERT INTO `copy`.items VALUES (7)"), "{out}");
     }
 
     #[test]
