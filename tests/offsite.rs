@@ -287,7 +287,8 @@ fn wrong_s3_credentials_and_a_missing_bucket_fail_with_the_reason() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
 
     // The right keys finish it.
-    s3_cmd(&s, srv, &["upload"]).assert().code(0);
+    let out = s3_cmd(&s, srv, &["upload"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(copy_state(&s, 1, "off"), Some(CopyState::Done));
 
     s.write_config(&format!(
@@ -708,4 +709,98 @@ fn an_sftp_upload_cut_mid_file_leaves_nothing_and_upload_finishes_it() {
         std::fs::read(remote.path().join("testhost").join(&ev.file)).unwrap(),
         std::fs::read(s.repo().join(&ev.file)).unwrap()
     );
+}
+
+/// A second repository of the same host writing to the same bucket: its event 1 has
+/// the name of the first one's, and the bucket keeps the first one's bytes.
+#[test]
+fn a_new_machine_never_replaces_what_a_bucket_holds_and_says_to_reindex_first() {
+    let Some(srv) = s3::shared() else { return };
+    srv.create_bucket("never-replace");
+    let target = srv.target("off", "never-replace", "fleet", "retries = 0");
+    let first = Scratch::new();
+    let d = data(&first);
+    first.write_config(&format!("{}{target}", files_source("f", &[&d])));
+    s3_cmd(&first, srv, &["backup"]).assert().code(0);
+    let held = srv.objects("never-replace");
+    assert_eq!(held.len(), 4, "{held:?}");
+
+    // The new machine: another tree, the same host and target, no reindex.
+    let second = Scratch::new();
+    let other = second.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("x.txt"), b"a different machine\n").unwrap();
+    second.write_config(&format!("{}{target}", files_source("f", &[&other])));
+    let out = s3_cmd(&second, srv, &["backup"]).output().unwrap();
+    let err = stderr_of(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("reindex --from off"),
+        "{err}"
+    );
+    assert_eq!(copy_state(&second, 1, "off"), Some(CopyState::Failed));
+    assert_eq!(srv.objects("never-replace"), held, "the bucket changed");
+    s3_cmd(&first, srv, &["verify", "--remote", "1"])
+        .assert()
+        .code(0);
+
+    // An upload cut after the server took the bytes is finished, not refused.
+    let state = first.catalog();
+    state
+        .set_copy(&strata::catalog::RemoteCopy::new(
+            1,
+            "off",
+            CopyState::Pending,
+        ))
+        .unwrap();
+    s3_cmd(&first, srv, &["upload"]).assert().code(0);
+    assert_eq!(copy_state(&first, 1, "off"), Some(CopyState::Done));
+}
+
+/// On SFTP: archives of the same ids under other names (another day's) are another
+/// machine's history; nothing is uploaded and nothing is left on the server.
+#[test]
+fn an_sftp_target_holding_another_machines_ids_gets_nothing_and_keeps_no_temporary_file() {
+    let Some(srv) = sshd::shared() else { return };
+    let remote = tempfile::tempdir().unwrap();
+    let (first, _) = sftp_scratch(srv, remote.path(), "retries = 0");
+    first.cmd(&["backup"]).assert().code(0);
+    // Make the first machine's event 1 an older day's.
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(remote.path())
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let (head, tail) = name.split_once('_').unwrap();
+        let tail = tail.split_once('_').unwrap().1;
+        std::fs::rename(f, f.with_file_name(format!("{head}_2020-01-01_{tail}"))).unwrap();
+    }
+    let before: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(remote.path())
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+
+    let (second, _) = sftp_scratch(srv, remote.path(), "retries = 0");
+    let out = second.cmd(&["backup"]).output().unwrap();
+    let err = stderr_of(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("2020-01-01_1.tar") && err.contains("reindex --from nas"),
+        "{err}"
+    );
+    let after: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(remote.path())
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    assert!(after == before, "the server's files changed");
 }

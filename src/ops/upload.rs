@@ -97,6 +97,36 @@ fn sync_target(
             report.deleted.push(ev.id);
         }
     }
+    let foreign = match foreign_ids(spec, store, &events, &copies) {
+        Ok(f) => f,
+        Err(e) => {
+            // The target cannot even be listed: the first copy due fails with why,
+            // as an upload would (the next would fail the same way).
+            let due = events.iter().filter(|e| e.is_readable()).find(|e| {
+                !matches!(
+                    copies.get(&e.id).map(|c| c.state),
+                    Some(CopyState::Done | CopyState::Deleting | CopyState::Removed)
+                )
+            });
+            if let Some(ev) = due {
+                let mut c = RemoteCopy::new(ev.id, &spec.name, CopyState::Failed);
+                c.error = Some(e.to_string());
+                cat.set_copy(&c)?;
+                report.failed.push((ev.id, e.to_string()));
+            }
+            return Ok(report);
+        }
+    };
+    if let Some(why) = foreign {
+        // Nothing goes to a target whose copies this repository would be confused with.
+        for ev in events.iter().filter(|e| e.is_readable()) {
+            let mut c = RemoteCopy::new(ev.id, &spec.name, CopyState::Failed);
+            c.error = Some(why.clone());
+            cat.set_copy(&c)?;
+            report.failed.push((ev.id, why.clone()));
+        }
+        return Ok(report);
+    }
     for ev in events.iter().filter(|e| e.is_readable()) {
         if let Some(CopyState::Done | CopyState::Deleting | CopyState::Removed) =
             copies.get(&ev.id).map(|c| c.state)
@@ -133,6 +163,68 @@ fn sync_target(
         report.deleted.extend(apply_keep(cat, spec, store, policy)?);
     }
     Ok(report)
+}
+
+/// Whether the target holds, for this repository's hosts, archives with the ids of this
+/// repository's events under other names (another machine's, or a lost repository's):
+/// checked while the repository has made no copy there yet, so that a new machine
+/// never mixes its events into another's history. The message says what to do.
+fn foreign_ids(
+    spec: &TargetSpec,
+    store: &dyn Store,
+    events: &[Event],
+    copies: &std::collections::HashMap<i64, RemoteCopy>,
+) -> Result<Option<String>> {
+    let known = copies.values().any(|c| {
+        matches!(
+            c.state,
+            CopyState::Done | CopyState::Deleting | CopyState::Removed
+        )
+    });
+    if known || events.is_empty() {
+        return Ok(None);
+    }
+    let ours: std::collections::HashMap<i64, &str> =
+        events.iter().map(|e| (e.id, e.file.as_str())).collect();
+    let mut hosts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| layout::host_of(&e.file))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let mut clash: Vec<String> = Vec::new();
+    for host in hosts {
+        // Listed without the trailing `/` (which some servers' request signing
+        // mishandles in a query); other hosts sharing the prefix are skipped here.
+        let dir = format!("{host}/");
+        for o in with_retries(spec.retries, || store.list(host))? {
+            let Some(rel) = o
+                .name
+                .strip_prefix(&dir)
+                .and_then(|_| layout::local_name(&o.name))
+            else {
+                continue;
+            };
+            let Some(id) = layout::archive_id(rel) else {
+                continue;
+            };
+            if ours.get(&id).is_some_and(|file| *file != rel) {
+                clash.push(rel.to_string());
+            }
+        }
+    }
+    if clash.is_empty() {
+        return Ok(None);
+    }
+    clash.sort();
+    Ok(Some(format!(
+        "target {} already holds {} archive(s) with this repository's event ids under other names ({}{}), made by another machine or a lost repository of the same host; nothing was uploaded there and nothing on it changed: run `strata reindex --from {}` first (or give this machine another `host`)",
+        spec.name,
+        clash.len(),
+        clash[0],
+        if clash.len() > 1 { ", ..." } else { "" },
+        spec.name
+    )))
 }
 
 /// Puts every file of `ev` on the target, the archive first and its checksum last.

@@ -149,6 +149,46 @@ impl S3Store {
         }
     }
 
+    /// The refusal to write over an object that is already under `key`.
+    pub(super) fn exists_err(&self, key: &str) -> Error {
+        self.target_err(format!(
+            "s3://{}/{key} already exists with other bytes; strata never replaces a copy. If this machine is new, run `strata reindex --from {}` before its first backup (or give it another `host`)",
+            self.opts.bucket, self.target
+        ))
+    }
+
+    /// Whether an object is under `key` (HEAD).
+    fn exists(&self, key: &str) -> Result<bool> {
+        let out = self.rt.block_on(
+            self.client()
+                .head_object()
+                .bucket(&self.opts.bucket)
+                .key(key)
+                .send(),
+        );
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(e) => Err(self.err(&format!("cannot check s3://{}/{key}", self.opts.bucket), e)),
+        }
+    }
+
+    /// An object already under `key`: the same bytes as `local` (an upload that was cut
+    /// after the server took it) is a copy made; other bytes are refused.
+    fn existing(&self, key: &str, local: &Path) -> Result<Stored> {
+        let expected = upload::expected(local, self.opts.part_size)?;
+        match self.check_remote(key, local, &expected) {
+            Ok(()) => Ok(Stored {
+                size: expected.size,
+                sha256: expected.sha256,
+            }),
+            Err(Error::Target {
+                transient: false, ..
+            }) => Err(self.exists_err(key)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Compares what the server holds under `key` with what was sent from `local`.
     fn check_remote(&self, key: &str, local: &Path, sent: &upload::Sent) -> Result<()> {
         let head = self
@@ -259,13 +299,22 @@ impl Store for S3Store {
             .metadata()
             .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?
             .len();
+        // Never replace: checked first (servers that ignore conditional writes), and
+        // each write is conditional (`If-None-Match: *`) where the server keeps it.
+        if self.exists(&key)? {
+            return self.existing(&key, local);
+        }
         let sent = if size <= self.opts.part_size {
             let mut buf = vec![0u8; size as usize];
             file.read_exact_at(&mut buf, 0)
                 .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?;
-            upload::single(self, &key, buf)?
+            upload::single(self, &key, buf)
         } else {
-            upload::multipart(self, &key, file, size)?
+            upload::multipart(self, &key, file, size)
+        };
+        let Some(sent) = sent? else {
+            // Written meanwhile (the server kept the condition): compare, never replace.
+            return self.existing(&key, local);
         };
         self.check_remote(&key, local, &sent)?;
         Ok(Stored {

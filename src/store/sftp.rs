@@ -214,22 +214,52 @@ impl SftpStore {
         let dest = self.path(name);
         let dir = dest.parent().unwrap_or(Path::new("/"));
         self.mkdirs(c, dir)?;
+        // Never replace: a file already there is compared, not written over.
+        if c.sftp.stat(&dest).is_ok() {
+            return self.existing(c, &dest, local);
+        }
         let tmp = PathBuf::from(format!("{}.strata-tmp", dest.display()));
-        let r = self.write_verified(c, local, &tmp);
+        let r = self.write_verified(c, local, &tmp).and_then(|stored| {
+            // No OVERWRITE: SFTP's rename refuses an existing name.
+            c.sftp
+                .rename(&tmp, &dest, Some(RenameFlags::ATOMIC | RenameFlags::NATIVE))
+                .map(|()| stored)
+                .map_err(|e| {
+                    self.sftp_err(format!("cannot rename {} into place", tmp.display()), e)
+                })
+        });
         if r.is_err() {
             // Best effort (the connection may be gone): listings skip `.strata-tmp`
             // names and the next put truncates it anyway.
             let _ = c.sftp.unlink(&tmp);
+            if c.sftp.stat(&dest).is_ok() {
+                return self.existing(c, &dest, local);
+            }
         }
-        let stored = r?;
-        c.sftp
-            .rename(
-                &tmp,
-                &dest,
-                Some(RenameFlags::ATOMIC | RenameFlags::OVERWRITE | RenameFlags::NATIVE),
-            )
-            .map_err(|e| self.sftp_err(format!("cannot rename {} into place", tmp.display()), e))?;
-        Ok(stored)
+        r
+    }
+
+    /// A file already at `dest`: the same bytes as `local` (an upload cut after the
+    /// rename) is a copy made; other bytes are refused, and nothing is written.
+    fn existing(&self, c: &Conn, dest: &Path, local: &Path) -> Result<Stored> {
+        let (size, sha256) = local_sha256(local)?;
+        let held = c
+            .sftp
+            .stat(dest)
+            .map_err(|e| self.sftp_err(format!("cannot check {}", dest.display()), e))?
+            .size
+            .unwrap_or(0);
+        if held == size && self.remote_sha256(c, dest)? == sha256 {
+            return Ok(Stored { size, sha256 });
+        }
+        Err(self.err(
+            format!(
+                "{} already exists with other bytes; strata never replaces a copy. If this machine is new, run `strata reindex --from {}` before its first backup (or give it another `host`)",
+                dest.display(),
+                self.target
+            ),
+            false,
+        ))
     }
 
     /// Writes `local` to `tmp` and proves that the server holds exactly its bytes.
@@ -315,6 +345,15 @@ fn is_session_io(e: &std::io::Error) -> bool {
 }
 
 /// `sha256sum` of `path` run on the server, when the account may run commands.
+/// Size and hex SHA-256 of a local file.
+fn local_sha256(local: &Path) -> Result<(u64, String)> {
+    let read = |e| Error::io(format!("cannot read {}", local.display()), e);
+    let mut f = std::fs::File::open(local).map_err(read)?;
+    let mut h = sha2::Sha256::new();
+    let size = std::io::copy(&mut f, &mut h).map_err(read)?;
+    Ok((size, hex::encode(h.finalize())))
+}
+
 fn remote_sha256sum(session: &Session, path: &Path) -> Option<String> {
     let mut ch = session.channel_session().ok()?;
     let quoted = format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"));

@@ -24,7 +24,60 @@ pub(super) struct Sent {
     pub parts: usize,
 }
 
-pub(super) fn single(s: &S3Store, key: &str, buf: Vec<u8>) -> Result<Sent> {
+/// What [`single`] or [`multipart`] would send of `local`, computed without sending
+/// (to compare an object already under the key with the local file).
+pub(super) fn expected(local: &std::path::Path, part_size: u64) -> Result<Sent> {
+    use std::io::Read;
+    let read = |e| Error::io(format!("cannot read {}", local.display()), e);
+    let mut f = File::open(local).map_err(read)?;
+    let mut whole = sha2::Sha256::new();
+    let mut shas = Vec::new();
+    let (mut part, mut in_part, mut size) = (sha2::Sha256::new(), 0u64, 0u64);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let want = buf.len().min((part_size - in_part) as usize);
+        let n = f.read(&mut buf[..want]).map_err(read)?;
+        if n == 0 {
+            break;
+        }
+        whole.update(&buf[..n]);
+        part.update(&buf[..n]);
+        (in_part, size) = (in_part + n as u64, size + n as u64);
+        if in_part == part_size {
+            shas.extend_from_slice(&std::mem::take(&mut part).finalize());
+            in_part = 0;
+        }
+    }
+    if in_part > 0 {
+        shas.extend_from_slice(&part.finalize());
+    }
+    let sha: [u8; 32] = whole.finalize().into();
+    if size <= part_size {
+        return Ok(Sent {
+            size,
+            sha256: hex::encode(sha),
+            checksum: b64(&sha),
+            parts: 1,
+        });
+    }
+    let n = shas.len() / 32;
+    let composite: [u8; 32] = sha2::Sha256::digest(&shas).into();
+    Ok(Sent {
+        size,
+        sha256: hex::encode(sha),
+        checksum: format!("{}-{n}", b64(&composite)),
+        parts: n,
+    })
+}
+
+/// Whether `e` is the server refusing a conditional write (`If-None-Match: *`):
+/// the object exists.
+pub(super) fn precondition_failed<E>(e: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+}
+
+/// `None`: the key already holds an object, and nothing was written.
+pub(super) fn single(s: &S3Store, key: &str, buf: Vec<u8>) -> Result<Option<Sent>> {
     let sha: [u8; 32] = sha2::Sha256::digest(&buf).into();
     let size = buf.len() as u64;
     let (class, sse) = sse_of(&s.opts);
@@ -33,19 +86,24 @@ pub(super) fn single(s: &S3Store, key: &str, buf: Vec<u8>) -> Result<Sent> {
         .put_object()
         .bucket(&s.opts.bucket)
         .key(key)
+        // Never replace an object: the server refuses if the key exists.
+        .if_none_match("*")
         .checksum_sha256(b64(&sha))
         .set_storage_class(class)
         .set_server_side_encryption(sse)
         .set_ssekms_key_id(s.opts.sse_kms_key_id.clone())
         .body(ByteStream::from(buf));
-    s.rt.block_on(req.send())
-        .map_err(|e| s.err(&format!("cannot upload s3://{}/{key}", s.opts.bucket), e))?;
-    Ok(Sent {
+    match s.rt.block_on(req.send()) {
+        Err(e) if precondition_failed(&e) => return Ok(None),
+        Err(e) => return Err(s.err(&format!("cannot upload s3://{}/{key}", s.opts.bucket), e)),
+        Ok(_) => {}
+    }
+    Ok(Some(Sent {
         size,
         sha256: hex::encode(sha),
         checksum: b64(&sha),
         parts: 1,
-    })
+    }))
 }
 
 /// Aborts the multipart uploads of `key` that an earlier, interrupted run left open:
@@ -73,7 +131,13 @@ fn abort_stale(s: &S3Store, key: &str) {
     }
 }
 
-pub(super) fn multipart(s: &S3Store, key: &str, file: Arc<File>, size: u64) -> Result<Sent> {
+/// `None`: the key already holds an object, and nothing was written.
+pub(super) fn multipart(
+    s: &S3Store,
+    key: &str,
+    file: Arc<File>,
+    size: u64,
+) -> Result<Option<Sent>> {
     abort_stale(s, key);
     let (class, sse) = sse_of(&s.opts);
     let created =
@@ -96,46 +160,52 @@ pub(super) fn multipart(s: &S3Store, key: &str, file: Arc<File>, size: u64) -> R
         })?;
     let id = created.upload_id().unwrap_or_default().to_string();
     let result = s.rt.block_on(parts(s, key, &id, file, size));
-    match result {
-        Ok((parts, sent)) => {
-            s.rt.block_on(
-                s.client()
-                    .complete_multipart_upload()
-                    .bucket(&s.opts.bucket)
-                    .key(key)
-                    .upload_id(&id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
-                            .build(),
-                    )
-                    .send(),
-            )
-            .map(|_| ())
-            .or_else(|e| match e.raw_response().map(|r| r.status().as_u16()) {
-                // A 200 whose body the SDK cannot parse (some S3-compatible servers
-                // name the XML root differently; AWS may put an error in a 200 body):
-                // whether the object is whole is decided by the check that follows.
-                Some(200) => Ok(()),
-                _ => Err(s.err(
-                    &format!("cannot finish uploading s3://{}/{key}", s.opts.bucket),
-                    e,
-                )),
-            })?;
-            Ok(sent)
-        }
+    let abort = || {
+        // Best effort: a multipart upload never completed is never an object.
+        let _ = s.rt.block_on(
+            s.client()
+                .abort_multipart_upload()
+                .bucket(&s.opts.bucket)
+                .key(key)
+                .upload_id(&id)
+                .send(),
+        );
+    };
+    let (parts, sent) = match result {
+        Ok(done) => done,
         Err(e) => {
-            // Best effort: a multipart upload never completed is never an object.
-            let _ = s.rt.block_on(
-                s.client()
-                    .abort_multipart_upload()
-                    .bucket(&s.opts.bucket)
-                    .key(key)
-                    .upload_id(&id)
-                    .send(),
-            );
-            Err(e)
+            abort();
+            return Err(e);
         }
+    };
+    let completed = s.rt.block_on(
+        s.client()
+            .complete_multipart_upload()
+            .bucket(&s.opts.bucket)
+            .key(key)
+            .upload_id(&id)
+            .if_none_match("*")
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send(),
+    );
+    match completed {
+        Ok(_) => Ok(Some(sent)),
+        Err(e) if precondition_failed(&e) => {
+            abort();
+            Ok(None)
+        }
+        // A 200 whose body the SDK cannot parse (some S3-compatible servers name the
+        // XML root differently; AWS may put an error in a 200 body): whether the
+        // object is whole is decided by the check that follows.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => Ok(Some(sent)),
+        Err(e) => Err(s.err(
+            &format!("cannot finish uploading s3://{}/{key}", s.opts.bucket),
+            e,
+        )),
     }
 }
 
