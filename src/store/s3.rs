@@ -218,7 +218,13 @@ impl S3Store {
             },
             // No checksum kept (older S3-compatible servers): the MD5 ETag, computed
             // only then, by reading the file again.
-            None => etag == md5_etag(local, self.opts.part_size, sent.parts)?,
+            // Multipart uploads get an AWS-style `<md5 of part md5s>-<parts>` ETag, or on
+            // some servers (rclone serve s3) the MD5 of the whole object: either proves
+            // the bytes.
+            None => {
+                let (whole, parts) = md5_etags(local, self.opts.part_size, sent.parts)?;
+                etag == parts || etag == whole
+            }
         };
         if !ok {
             return Err(self.target_err(format!(
@@ -389,9 +395,10 @@ fn sse_of(opts: &S3Options) -> (Option<StorageClass>, Option<ServerSideEncryptio
     )
 }
 
-/// The ETag S3 gives an object of `parts` parts of `part_size` bytes sent from `local`:
-/// its MD5, or the MD5 of its parts' MD5s and `-N`.
-fn md5_etag(local: &Path, part_size: u64, parts: usize) -> Result<String> {
+/// The ETags an object of `parts` parts of `part_size` bytes sent from `local` may get:
+/// the MD5 of the whole, and S3's form (the whole's MD5 for one part, else the MD5 of
+/// the parts' MD5s and `-N`).
+fn md5_etags(local: &Path, part_size: u64, parts: usize) -> Result<(String, String)> {
     use std::io::Read;
     let mut f = std::fs::File::open(local)
         .map_err(|e| Error::io(format!("cannot read {}", local.display()), e))?;
@@ -415,13 +422,17 @@ fn md5_etag(local: &Path, part_size: u64, parts: usize) -> Result<String> {
             in_part = 0;
         }
     }
+    let whole = hex::encode(whole.finalize());
     if parts <= 1 {
-        return Ok(hex::encode(whole.finalize()));
+        return Ok((whole.clone(), whole));
     }
     if in_part > 0 {
         sums.extend_from_slice(&part.finalize());
     }
-    Ok(format!("{}-{parts}", hex::encode(md5::Md5::digest(&sums))))
+    Ok((
+        whole,
+        format!("{}-{parts}", hex::encode(md5::Md5::digest(&sums))),
+    ))
 }
 
 #[cfg(test)]
@@ -431,13 +442,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x");
         std::fs::write(&f, b"abcdefghijk").unwrap();
+        let whole = "92b9cccc0b98c3a0b8d0df25a421c0e3".to_string();
         assert_eq!(
-            super::md5_etag(&f, 5, 1).unwrap(),
-            "92b9cccc0b98c3a0b8d0df25a421c0e3"
+            super::md5_etags(&f, 5, 1).unwrap(),
+            (whole.clone(), whole.clone())
         );
         assert_eq!(
-            super::md5_etag(&f, 5, 3).unwrap(),
-            "b9eed0a35d27354142ba9a887da50d29-3"
+            super::md5_etags(&f, 5, 3).unwrap(),
+            (whole, "b9eed0a35d27354142ba9a887da50d29-3".to_string())
         );
     }
 }

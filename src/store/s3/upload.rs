@@ -140,25 +140,36 @@ pub(super) fn multipart(
 ) -> Result<Option<Sent>> {
     abort_stale(s, key);
     let (class, sse) = sse_of(&s.opts);
-    let created =
-        s.rt.block_on(
-            s.client()
-                .create_multipart_upload()
-                .bucket(&s.opts.bucket)
-                .key(key)
-                .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                .set_storage_class(class)
-                .set_server_side_encryption(sse)
-                .set_ssekms_key_id(s.opts.sse_kms_key_id.clone())
-                .send(),
-        )
-        .map_err(|e| {
-            s.err(
-                &format!("cannot start uploading s3://{}/{key}", s.opts.bucket),
-                e,
-            )
-        })?;
-    let id = created.upload_id().unwrap_or_default().to_string();
+    let created = s.rt.block_on(
+        s.client()
+            .create_multipart_upload()
+            .bucket(&s.opts.bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_storage_class(class)
+            .set_server_side_encryption(sse)
+            .set_ssekms_key_id(s.opts.sse_kms_key_id.clone())
+            .send(),
+    );
+    let id = match created {
+        Ok(c) => c.upload_id().unwrap_or_default().to_string(),
+        // Some servers (rclone serve s3) name the reply's root `InitiateMultipartUpload`,
+        // which the SDK refuses to parse; the upload id is in it all the same.
+        Err(e) => match e
+            .raw_response()
+            .filter(|r| r.status().as_u16() == 200)
+            .and_then(|r| r.body().bytes())
+            .and_then(upload_id_of)
+        {
+            Some(id) => id,
+            None => {
+                return Err(s.err(
+                    &format!("cannot start uploading s3://{}/{key}", s.opts.bucket),
+                    e,
+                ))
+            }
+        },
+    };
     let result = s.rt.block_on(parts(s, key, &id, file, size));
     let abort = || {
         // Best effort: a multipart upload never completed is never an object.
@@ -207,6 +218,15 @@ pub(super) fn multipart(
             e,
         )),
     }
+}
+
+/// The `<UploadId>` of a CreateMultipartUpload reply, read without the SDK's parser.
+fn upload_id_of(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<UploadId>")? + "<UploadId>".len();
+    let len = text[start..].find("</UploadId>")?;
+    let id = text[start..start + len].trim();
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 /// A part as sent, with the raw SHA-256 its checksum is made of.
