@@ -863,3 +863,28 @@ fn the_off_site_round_trip_holds_on_rclone_serve_s3() {
     let Some(srv) = s3::rclone() else { return };
     round_trip_on(srv, "round-trip");
 }
+
+#[test]
+fn verify_remote_without_an_event_checks_every_copy() {
+    let Some(srv) = sshd::shared() else { return };
+    let remote = tempfile::tempdir().unwrap();
+    let (s, d) = sftp_scratch(srv, remote.path(), "retries = 0");
+    s.cmd(&["backup"]).assert().code(0);
+    std::fs::write(d.join("small.txt"), b"changed\n").unwrap();
+    s.cmd(&["backup"]).assert().code(0);
+    // Damage event 1's copy (not the latest): a byte in the middle of its archive.
+    let tar = walkdir::WalkDir::new(remote.path())
+        .into_iter()
+        .flatten()
+        .map(|e| e.into_path())
+        .find(|p| p.to_string_lossy().ends_with("_1.tar"))
+        .unwrap();
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&tar, bytes).unwrap();
+    let out = s.cmd(&["verify", "--remote"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("event 1"), "{}", stderr_of(&out));
+    s.cmd(&["verify", "--remote", "2"]).assert().code(0);
+}

@@ -175,7 +175,8 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Check the copies on the targets instead of the local archives, reading them
-        /// there (all targets, or the one --target names).
+        /// there (all targets, or the one --target names): the event's copies, or
+        /// without one every copy.
         #[arg(long)]
         remote: bool,
         /// With --remote: only this target.

@@ -11,7 +11,7 @@
 use super::{Object, S3Options, Store, Stored};
 use crate::error::{Error, Result};
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption, StorageClass};
 use aws_sdk_s3::Client;
 use base64::Engine;
@@ -36,6 +36,20 @@ pub struct S3Store {
 
 /// What a failed SDK call becomes: a target error saying what was attempted and why,
 /// transient when the server could not be reached or answered 5xx.
+/// An error and its causes on one line, each said once, without the SDK's debug dumps.
+fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = at {
+        let text = err.to_string().replace('\n', " ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        at = err.source();
+    }
+    parts.join(": ")
+}
+
 fn sdk_err<E>(target: &str, what: &str, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -48,7 +62,7 @@ where
                 .err()
                 .message()
                 .map(str::to_string)
-                .unwrap_or_else(|| format!("HTTP {status}: {}", DisplayErrorContext(se.err())));
+                .unwrap_or_else(|| format!("HTTP {status}: {}", one_line(se.err())));
             let hint = match code {
                 "NoSuchBucket" => " (create the bucket, or fix `bucket` in the config)",
                 "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" => {
@@ -60,10 +74,14 @@ where
                 code.starts_with("Internal") || code == "SlowDown" || code == "ServiceUnavailable";
             (format!("{what}: {code}: {msg}{hint}"), transient)
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            (format!("{what}: {}", DisplayErrorContext(&e)), true)
-        }
-        _ => (format!("{what}: {}", DisplayErrorContext(&e)), false),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+            format!(
+                "{what}: {} (is the endpoint reachable, and its address and TLS right?)",
+                one_line(&e)
+            ),
+            true,
+        ),
+        _ => (format!("{what}: {}", one_line(&e)), false),
     };
     Error::Target {
         target: target.to_string(),
