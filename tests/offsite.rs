@@ -634,6 +634,18 @@ fn a_lost_repository_comes_back_from_either_target_and_a_table_restores_by_cp() 
             .stdout;
         let after: serde_json::Value = serde_json::from_slice(&after).unwrap();
         assert_eq!(after["members"], before["members"], "rebuilt from {from}");
+        // The other target's copy is known too: nothing to upload, nothing missing.
+        assert_eq!(
+            copy_state(&s, 1, "bucket"),
+            Some(CopyState::Done),
+            "from {from}"
+        );
+        assert_eq!(
+            copy_state(&s, 1, "nas"),
+            Some(CopyState::Done),
+            "from {from}"
+        );
+        s3_cmd(&s, srv, &["verify", "--remote"]).assert().code(0);
     }
 
     let env = srv.env_pairs();

@@ -56,7 +56,13 @@ pub fn upload(env: &Env, target: Option<&str>) -> Result<u8> {
 
 pub fn reindex(env: &Env, from: &str, host: Option<&str>) -> Result<u8> {
     let spec = upload::select(env.targets(), Some(from))?[0];
-    let r = reindex::from_target(&env.repo, spec, host)?;
+    let others: Vec<_> = env
+        .targets()
+        .iter()
+        .filter(|t| t.name != spec.name)
+        .cloned()
+        .collect();
+    let r = reindex::from_target(&env.repo, spec, &others, host)?;
     for s in &r.skipped {
         eprintln!("strata: reindex: skipped {s}");
     }

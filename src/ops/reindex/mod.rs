@@ -70,15 +70,22 @@ fn load(repo: &Path, rel: &str) -> std::result::Result<(Event, Vec<Member>), Str
 
 /// Rebuilds the catalog from the local archives.
 pub fn run(repo: &Path) -> Result<Reindexed> {
-    rebuild(repo, None)
+    rebuild(repo, None, &[])
 }
 
 /// Rebuilds the catalog from the local archives and those on a target (all its hosts,
 /// or `host`'s), reading each remote archive's manifest by ranged reads. Events only on
 /// the target become remote-only events, read there; all found there are recorded as
 /// copied, so nothing is uploaded twice.
-pub fn from_target(repo: &Path, spec: &TargetSpec, host: Option<&str>) -> Result<Reindexed> {
-    rebuild(repo, Some((spec, host)))
+/// The other configured targets (`others`) are listed too: what they hold of these
+/// events is recorded as copied there.
+pub fn from_target(
+    repo: &Path,
+    spec: &TargetSpec,
+    others: &[TargetSpec],
+    host: Option<&str>,
+) -> Result<Reindexed> {
+    rebuild(repo, Some((spec, host)), others)
 }
 
 /// Local archives: each event once, the archive under its own name winning.
@@ -109,7 +116,11 @@ fn local_events(repo: &Path, out: &mut Reindexed) -> Vec<(Event, Vec<Member>)> {
     events
 }
 
-fn rebuild(repo: &Path, target: Option<(&TargetSpec, Option<&str>)>) -> Result<Reindexed> {
+fn rebuild(
+    repo: &Path,
+    target: Option<(&TargetSpec, Option<&str>)>,
+    others: &[TargetSpec],
+) -> Result<Reindexed> {
     std::fs::create_dir_all(repo).ctx(|| format!("cannot create {}", repo.display()))?;
     let _lock = RepoLock::acquire(repo)?;
     let tmp: PathBuf = repo.join(format!("{FILE_NAME}.reindex"));
@@ -138,6 +149,16 @@ fn rebuild(repo: &Path, target: Option<(&TargetSpec, Option<&str>)>) -> Result<R
         }
     }
     events.sort_by_key(|(ev, _)| ev.id);
+    let known: Vec<Event> = events.iter().map(|(e, _)| e.clone()).collect();
+    for other in others {
+        match remote::copies_on(other, &known) {
+            Ok(found) => copies.extend(found),
+            Err(e) => out.skipped.push(format!(
+                "the copies on target {}: it could not be listed ({e}); `strata upload` checks it",
+                other.name
+            )),
+        }
+    }
     {
         let mut cat = Catalog::open_file(&tmp)?;
         cat.reserve_ids_up_to(floor)?;

@@ -99,3 +99,45 @@ fn load(
     let manifest = scan::manifest_by_locator(&read_at, rel, o.size).map_err(|e| e.to_string())?;
     super::event_of(manifest, rel, o.size, sha)
 }
+
+/// The copies of `events` another target holds: an archive of the event's name and
+/// size whose `.tar.sha256` names the event's SHA-256 (uploaded last, it proves the
+/// copy complete). So after `reindex --from A`, what B already holds is known as
+/// copied, never uploaded again or reported missing.
+pub fn copies_on(spec: &TargetSpec, events: &[Event]) -> Result<Vec<RemoteCopy>> {
+    let store = crate::store::open(spec)?;
+    let mut hosts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| layout::host_of(&e.file))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    for h in hosts {
+        for o in store.list(h)? {
+            sizes.insert(o.name, o.size);
+        }
+    }
+    let mut out = Vec::new();
+    for ev in events {
+        let tar = layout::remote_name(&ev.file);
+        let sums = layout::remote_name(&with_ext(&ev.file, "tar.sha256"));
+        let (Some(&size), Some(&sums_len), Some(sha)) =
+            (sizes.get(&tar), sizes.get(&sums), ev.sha256.as_deref())
+        else {
+            continue;
+        };
+        if size != ev.bytes {
+            continue;
+        }
+        let held = store.read_at(&sums, 0, sums_len as usize).ok();
+        if held.as_deref().and_then(|t| t.get(..64)) != Some(sha.as_bytes()) {
+            continue;
+        }
+        let mut copy = RemoteCopy::new(ev.id, &spec.name, CopyState::Done);
+        copy.size = Some(size);
+        copy.sha256 = Some(sha.to_string());
+        out.push(copy);
+    }
+    Ok(out)
+}
