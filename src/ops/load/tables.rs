@@ -82,10 +82,28 @@ impl Loader {
             }
             self.at = Some(t.id);
         }
-        self.conn
-            .query_drop(&w.stmt)
-            .map_err(|e| fail(&t.label, "", &w.stmt, &c.err(&e)))
+        // Connections inserting into one table at once may deadlock (InnoDB picks a
+        // victim) or time out on a lock: the statement was rolled back whole (each
+        // runs alone, autocommit), so it is run again, as the server advises.
+        let mut tries = 0;
+        loop {
+            match self.conn.query_drop(&w.stmt) {
+                Err(mysql::Error::MySqlError(e)) if retryable(e.code) && tries < RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20 << tries));
+                }
+                r => return r.map_err(|e| fail(&t.label, "", &w.stmt, &c.err(&e))),
+            }
+        }
     }
+}
+
+/// How often a deadlocked or lock-timed-out statement is run again.
+const RETRIES: u32 = 5;
+
+/// ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT: the statement was rolled back.
+fn retryable(code: u16) -> bool {
+    matches!(code, 1213 | 1205)
 }
 
 /// Statements that only set session state.
