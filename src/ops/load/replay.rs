@@ -201,7 +201,7 @@ pub fn plan(cat: &Catalog, base: &Event, dbs: &[Db], until: &Until) -> Result<Ch
             "--until {until} is later than the binlogs captured so far (up to {}); run `strata binlog` (or a backup) first",
             crate::format::meta::rfc3339(captured_to)
         ),
-        (Some(gap), Some(u)) if next_window.is_some_and(|w| u >= w.from) => format!(
+        (Some(gap), Some(u)) if u > gap.to && next_window.is_some_and(|w| u >= w.from) => format!(
             "--until {until} lies beyond a binlog gap after event {} ({}); load a backup made after the gap (`strata list --pitr` shows what can be restored)",
             base.id,
             gap.detail.as_deref().unwrap_or("not captured")
