@@ -67,11 +67,11 @@ RUNS=$((RUNS + 1)) BEFORE="aws --endpoint-url '$EP' s3 rm --quiet s3://bench/pee
     measure "aws s3 cp (awscli)" aws --endpoint-url "$EP" s3 cp --quiet "$ARCHIVE" s3://bench/peer.tar
 t_aws=$t
 # rclone's S3 remote from the environment (no config file).
-export RCLONE_CONFIG=/nonexistent RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other \
+export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other \
     RCLONE_CONFIG_BENCH_ENDPOINT="$EP" RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=bench \
     RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=bench RCLONE_CONFIG_BENCH_REGION=us-east-1
 RUNS=$((RUNS + 1)) BEFORE="aws --endpoint-url '$EP' s3 rm --quiet s3://bench/rclone.tar || true" \
-    measure "rclone copyto" rclone copyto "$ARCHIVE" bench:bench/rclone.tar
+    measure "rclone copyto" rclone -q copyto "$ARCHIVE" bench:bench/rclone.tar
 t_rclone=$t
 "$STRATA" --config "$WORK/remote.toml" -q upload
 member="tree${TABLE}/orders.sql"
