@@ -35,6 +35,9 @@ CREATE VIEW v_local AS SELECT id, v FROM a_items;
 CREATE TABLE skipme (a INT);
 CREATE VIEW v_skip AS SELECT a FROM skipme;
 CREATE TRIGGER skip_tr BEFORE INSERT ON skipme FOR EACH ROW SET NEW.a = 1;
+CREATE TABLE gone_t (a INT);
+CREATE VIEW v_bad AS SELECT a FROM gone_t;
+DROP TABLE gone_t;
 SET sql_mode = ORACLE;
 DELIMITER $$
 CREATE PACKAGE pk AS FUNCTION f1 RETURN INT; END;$$
@@ -129,6 +132,7 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     assert!(err.contains("v_cross") && err.contains(&other), "{err}");
     assert!(err.contains("v_skip") && err.contains("skipme"), "{err}");
     assert!(err.contains("skip_tr"), "{err}");
+    assert!(err.contains("v_bad") && err.contains("invalid"), "{err}");
 
     // The MERGE table is its definition only: its rows are m1's.
     let mall = s
@@ -154,7 +158,7 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
         err.contains("v_cross") && err.contains("restore") && err.contains(&other),
         "{err}"
     );
-    assert!(err.contains("v_skip"), "{err}");
+    assert!(err.contains("v_skip") && err.contains("v_bad"), "{err}");
     let got = objects(db2, &name);
     for want in [
         "a_items",
@@ -168,7 +172,10 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     ] {
         assert!(got.contains(want), "{want} missing: {got}");
     }
-    assert!(!got.contains("v_cross"), "a placeholder is left: {got}");
+    assert!(
+        !got.contains("v_cross") && !got.contains("v_bad"),
+        "a placeholder is left: {got}"
+    );
     assert_eq!(call_p(db2, &name), want_p, "the procedure's bytes changed");
     assert_eq!(
         db2.fingerprint(&name),
@@ -228,7 +235,10 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     let err = String::from_utf8_lossy(&out.stderr);
     // v_skip's table was left out of the backup: named, exit 2, the rest in place.
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("v_skip") && !err.contains("v_cross"), "{err}");
+    assert!(
+        err.contains("v_skip") && err.contains("v_bad") && !err.contains("v_cross"),
+        "{err}"
+    );
     assert_eq!(call_p(db1, &copy), want_p);
     assert_eq!(lat(db1, &copy), "bé\n", "the latin1 trigger changed");
     let got = objects(db1, &copy);

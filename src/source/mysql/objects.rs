@@ -178,10 +178,18 @@ fn view_risk(
     name: &str,
     body: &[u8],
 ) -> Option<(String, String)> {
-    let probe = format!("SELECT * FROM {}.{} LIMIT 0", ident(cx.db), ident(name));
-    if let Err(e) = conn.query_drop(probe) {
+    // CHECK TABLE opens the view without running it (cheap under the read lock).
+    let check = format!("CHECK TABLE {}.{}", ident(cx.db), ident(name));
+    let problem = match conn.query::<Row, _>(check) {
+        Err(e) => Some(super::connect::one_line(&e)),
+        Ok(rows) => rows
+            .iter()
+            .find(|r| get(r, "Msg_type").is_some_and(|t| t.eq_ignore_ascii_case("error")))
+            .and_then(|r| get(r, "Msg_text")),
+    };
+    if let Some(why) = problem {
         return Some((
-            format!("is invalid on the server: {}", super::connect::one_line(&e)),
+            format!("is invalid on the server: {why}"),
             "fix or drop it on the source".into(),
         ));
     }
