@@ -249,6 +249,43 @@ pub fn copy_range<R: Read, W: Write>(r: &mut R, w: &mut W, range: Range) -> io::
     Ok(out)
 }
 
+/// What the event at `offset` of a binlog (or range copy) file is, as a replay needs
+/// it: where it began in the server's own file (its end position minus its size), and
+/// for a statement (Query event) its default database, `None` when it had none.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EventAt {
+    pub start: u64,
+    pub query_db: Option<Option<String>>,
+}
+
+/// Reads the header (and, for a Query event, the start of its body) at `offset`.
+pub fn event_at(f: &std::fs::File, offset: u64) -> io::Result<EventAt> {
+    use std::os::unix::fs::FileExt;
+    let mut h = [0u8; HEADER + 13];
+    f.read_exact_at(&mut h[..HEADER], offset)?;
+    let kind = h[4];
+    let size = u32::from_le_bytes(h[9..13].try_into().expect("4 bytes")) as u64;
+    let end = u32::from_le_bytes(h[13..17].try_into().expect("4 bytes")) as u64;
+    let start = end.saturating_sub(size);
+    // QUERY_EVENT and MariaDB's QUERY_COMPRESSED_EVENT: thread id, exec time, db length,
+    // error code, status vars length, status vars, then the database and a NUL.
+    if !matches!(kind, 2 | 165) || size < (HEADER + 13) as u64 {
+        return Ok(EventAt {
+            start,
+            query_db: None,
+        });
+    }
+    f.read_exact_at(&mut h[HEADER..], offset + HEADER as u64)?;
+    let db_len = h[HEADER + 8] as usize;
+    let status_len = u16::from_le_bytes([h[HEADER + 11], h[HEADER + 12]]) as u64;
+    let mut db = vec![0u8; db_len];
+    f.read_exact_at(&mut db, offset + HEADER as u64 + 13 + status_len)?;
+    Ok(EventAt {
+        start,
+        query_db: Some((db_len > 0).then(|| String::from_utf8_lossy(&db).into_owned())),
+    })
+}
+
 /// Reads until `buf` is full or the input ends; returns how much was read.
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
@@ -383,4 +420,43 @@ mod tests {
         assert!(":4".parse::<Position>().is_err());
         assert!("f:x".parse::<Position>().is_err());
     }
+
+    #[test]
+    fn a_query_event_says_its_default_database_and_where_it_began() {
+        // thread id, exec time, db length, error code, status vars length, one status
+        // byte, the database, NUL, the statement.
+        let mut body = vec![0u8; 8];
+        body.push(4);
+        body.extend_from_slice(&[0, 0, 1, 0, 0xAA]);
+        body.extend_from_slice(b"shop\0DELETE FROM t");
+        let size = (HEADER + body.len()) as u32;
+        let mut ev = vec![0u8; HEADER];
+        ev[4] = 2;
+        ev[9..13].copy_from_slice(&size.to_le_bytes());
+        ev[13..17].copy_from_slice(&(1000 + size).to_le_bytes());
+        ev.extend_from_slice(&body);
+        let mut file = b"\xfebin".to_vec();
+        file.extend_from_slice(&ev);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("piece");
+        std::fs::write(&p, &file).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        assert_eq!(
+            event_at(&f, 4).unwrap(),
+            EventAt {
+                start: 1000,
+                query_db: Some(Some("shop".into()))
+            }
+        );
+        // No database: `Some(None)`; another kind of event: `None`.
+        file[4 + HEADER + 8] = 0;
+        std::fs::write(&p, &file).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        assert_eq!(event_at(&f, 4).unwrap().query_db, Some(None));
+        file[4 + 4] = 16;
+        std::fs::write(&p, &file).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        assert_eq!(event_at(&f, 4).unwrap().query_db, None);
+    }
+
 }

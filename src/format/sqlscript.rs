@@ -184,21 +184,13 @@ fn scan(s: &[u8], from: usize, state: &mut State, delimiter: &[u8]) -> Option<us
                 if s[i..].starts_with(delimiter) {
                     return Some(i);
                 }
-                match s[i] {
-                    b @ (b'\'' | b'"' | b'`') => *state = State::Quoted(b),
-                    b'#' => *state = State::LineComment,
-                    b'-' if s.get(i + 1) == Some(&b'-')
-                        && matches!(s.get(i + 2), Some(b' ' | b'\t' | b'\n' | b'\r')) =>
-                    {
-                        *state = State::LineComment
+                match opener(s, i) {
+                    Some((next, len)) => {
+                        *state = next;
+                        i += len;
                     }
-                    b'/' if s.get(i + 1) == Some(&b'*') && s.get(i + 2) != Some(&b'!') => {
-                        *state = State::BlockComment;
-                        i += 1;
-                    }
-                    _ => {}
+                    None => i += 1,
                 }
-                i += 1;
             }
             State::Quoted(q) => {
                 let next = if q == b'`' {
@@ -234,6 +226,61 @@ fn scan(s: &[u8], from: usize, state: &mut State, delimiter: &[u8]) -> Option<us
         }
     }
     None
+}
+
+/// In code at `i`: the quote or comment that starts there, and its opener's length.
+/// `/*!` (an executable comment) is code.
+fn opener(s: &[u8], i: usize) -> Option<(State, usize)> {
+    match s[i] {
+        b @ (b'\'' | b'"' | b'`') => Some((State::Quoted(b), 1)),
+        b'#' => Some((State::LineComment, 1)),
+        b'-' if s.get(i + 1) == Some(&b'-')
+            && matches!(s.get(i + 2), Some(b' ' | b'\t' | b'\n' | b'\r')) =>
+        {
+            Some((State::LineComment, 1))
+        }
+        b'/' if s.get(i + 1) == Some(&b'*') && s.get(i + 2) != Some(&b'!') => {
+            Some((State::BlockComment, 2))
+        }
+        _ => None,
+    }
+}
+
+/// Advances the lexer over the byte (or escape, doubled quote, comment opener or
+/// closer) at `i`; how many bytes it took.
+fn step(s: &[u8], i: usize, state: &mut State) -> usize {
+    let b = s[i];
+    match *state {
+        State::Code => match opener(s, i) {
+            Some((next, len)) => {
+                *state = next;
+                len
+            }
+            None => 1,
+        },
+        State::Quoted(q) => {
+            let escape = b == b'\\' && q != b'`';
+            if escape || (b == q && s.get(i + 1) == Some(&q)) {
+                2
+            } else {
+                if b == q {
+                    *state = State::Code;
+                }
+                1
+            }
+        }
+        State::LineComment => {
+            if b == b'\n' {
+                *state = State::Code;
+            }
+            1
+        }
+        State::BlockComment if b == b'*' && s.get(i + 1) == Some(&b'/') => {
+            *state = State::Code;
+            2
+        }
+        State::BlockComment => 1,
+    }
 }
 
 /// A name token at `i` (bare or backquoted): its value and the index after it.
@@ -369,54 +416,7 @@ pub fn rename_qualifier(s: &[u8], old: &str, new: &str) -> Vec<u8> {
             }
         }
         // Advance the lexer by one byte (two for escapes and comment openers).
-        let step = match state {
-            State::Code => match b {
-                b'\'' | b'"' | b'`' => {
-                    state = State::Quoted(b);
-                    1
-                }
-                b'#' => {
-                    state = State::LineComment;
-                    1
-                }
-                b'-' if s.get(i + 1) == Some(&b'-')
-                    && matches!(s.get(i + 2), Some(b' ' | b'\t' | b'\n' | b'\r')) =>
-                {
-                    state = State::LineComment;
-                    1
-                }
-                b'/' if s.get(i + 1) == Some(&b'*') && s.get(i + 2) != Some(&b'!') => {
-                    state = State::BlockComment;
-                    2
-                }
-                _ => 1,
-            },
-            State::Quoted(q) => {
-                let escape = b == b'\\' && q != b'`';
-                if escape || (b == q && s.get(i + 1) == Some(&q)) {
-                    2
-                } else {
-                    if b == q {
-                        state = State::Code;
-                    }
-                    1
-                }
-            }
-            State::LineComment => {
-                if b == b'\n' {
-                    state = State::Code;
-                }
-                1
-            }
-            State::BlockComment => {
-                if b == b'*' && s.get(i + 1) == Some(&b'/') {
-                    state = State::Code;
-                    2
-                } else {
-                    1
-                }
-            }
-        };
+        let step = step(s, i, &mut state);
         let end = (i + step).min(s.len());
         out.extend_from_slice(&s[i..end]);
         prev = s[end - 1];

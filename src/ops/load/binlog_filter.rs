@@ -16,6 +16,7 @@
 
 use crate::format::sqlscript::{database_statement, rename_qualifier};
 use crate::source::mysql::sql::ident;
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 /// The database a replay restores.
@@ -29,6 +30,11 @@ pub struct Scope<'a> {
     pub scratch: &'a str,
     /// The names of the files fed to the tool, in order (for positions in messages).
     pub files: &'a [String],
+    /// The event at a `# at` offset of the Nth file (from 0), read from the file itself:
+    /// the tool prints `use` only when a database is set, so a statement sent with none
+    /// would look like one run in the last database printed. `None` for text without
+    /// its files (tests): the printed `use` is followed then.
+    pub lookup: Option<&'a dyn Fn(usize, u64) -> Option<crate::format::binlog::EventAt>>,
 }
 
 /// Why the filter stopped.
@@ -109,15 +115,36 @@ impl Unit {
         t
     }
 
-    /// Databases of the tables its row events map (`Table_map: `db`.`t``).
-    fn mapped(&self) -> Vec<String> {
-        self.comments()
-            .filter_map(|l| {
-                let i = l.windows(11).position(|w| w == b"Table_map: ")?;
-                let names = crate::format::sqldump::idents(&String::from_utf8_lossy(&l[i + 11..]));
-                names.into_iter().next()
-            })
-            .collect()
+    /// Databases of the tables its row events touch: those a `Table_map` in it names
+    /// (recorded in `tables` by their table id) and those a rows event refers to by id
+    /// (`table id N`), mapped by an earlier statement.
+    fn touched(&self, tables: &mut HashMap<u64, String>) -> Vec<String> {
+        let mut dbs = Vec::new();
+        for l in self.comments() {
+            let text = String::from_utf8_lossy(l);
+            if let Some(i) = text.find("Table_map: ") {
+                let rest = &text[i + 11..];
+                let db = crate::format::sqldump::idents(rest).into_iter().next();
+                let id = rest
+                    .split("mapped to number ")
+                    .nth(1)
+                    .and_then(|n| n.split_whitespace().next())
+                    .and_then(|n| n.parse::<u64>().ok());
+                if let (Some(db), Some(id)) = (&db, id) {
+                    tables.insert(id, db.clone());
+                }
+                dbs.extend(db);
+            } else if let Some(i) = text.find("table id ") {
+                let id = text[i + 9..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok());
+                dbs.extend(id.and_then(|id| tables.get(&id).cloned()));
+            }
+        }
+        dbs.sort();
+        dbs.dedup();
+        dbs
     }
 }
 
@@ -137,6 +164,7 @@ pub fn filter<R: BufRead, W: Write>(
         scope,
         out: &mut out,
         marks,
+        tables: HashMap::new(),
         in_body: false,
         printed_db: None,
         emitted_db: scope.target.to_string(),
@@ -150,6 +178,8 @@ struct Filter<'a, 's, 'o, W> {
     scope: &'a Scope<'s>,
     out: &'a mut Counting<'o, W>,
     marks: &'a mut Marks,
+    /// Table ids of the row events so far, and their databases.
+    tables: HashMap<u64, String>,
     /// Between `DELIMITER /*!*/;` and `DELIMITER ;`.
     in_body: bool,
     /// The default database the tool last printed (`use`).
@@ -209,13 +239,22 @@ impl<W: Write> Filter<'_, '_, '_, W> {
         db == self.scope.old || db == self.scope.target
     }
 
+    /// The current event in the server's own file: `binlog.000012:4567`.
     fn position(&self) -> String {
         let file = self
             .scope
             .files
             .get(self.file.saturating_sub(1))
             .map_or("?", String::as_str);
-        format!("{file}:{}", self.at)
+        match self.event() {
+            Some(e) => format!("{file}:{}", e.start),
+            None => format!("{file}:{}", self.at),
+        }
+    }
+
+    fn event(&self) -> Option<crate::format::binlog::EventAt> {
+        let lookup = self.scope.lookup?;
+        lookup(self.file.checked_sub(1)?, self.at.trim().parse().ok()?)
     }
 
     /// Notes that what is written next belongs to the current event.
@@ -259,7 +298,16 @@ impl<W: Write> Filter<'_, '_, '_, W> {
             self.printed_db = db.into_iter().next();
             return Ok(());
         }
-        let mapped = u.mapped();
+        let mapped = u.touched(&mut self.tables);
+        let rows = u
+            .comments()
+            .any(|c| c.windows(9).any(|w| w == b"table id "));
+        if head.starts_with(b"BINLOG") && rows && mapped.is_empty() {
+            return Err(Stop::Undecidable {
+                at: self.position(),
+                what: "a row event whose table map is not in the captured binlogs".into(),
+            });
+        }
         if head.starts_with(b"BINLOG") && !mapped.is_empty() {
             let mine = mapped.iter().filter(|d| self.ours(d)).count();
             if mine == 0 {
@@ -298,7 +346,12 @@ impl<W: Write> Filter<'_, '_, '_, W> {
         }
         // A statement in the database (its qualified names renamed too: `--rewrite-db`
         // renames only the `use`), or one from elsewhere that names it.
-        let default = if self.printed_db.as_deref().is_some_and(|d| self.ours(d)) {
+        // The statement's own default database, read from its event where possible.
+        let own_db = match self.event().and_then(|e| e.query_db) {
+            Some(db) => db,
+            None => self.printed_db.clone(),
+        };
+        let default = if own_db.as_deref().is_some_and(|d| self.ours(d)) {
             self.scope.target
         } else if names_database(&text, self.scope.old) {
             self.scope.scratch
@@ -379,6 +432,7 @@ mod tests {
                 target,
                 scratch: "scratch",
                 files: &files,
+                lookup: None,
             },
             &mut marks,
         )?;
@@ -488,6 +542,18 @@ ROLLBACK /* added by mysqlbinlog */;
             !out.contains("app1\n") && !out.contains("CREATE DATABASE app2"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_rows_event_printed_apart_from_its_table_map_follows_the_map() {
+        let log = LOG.replace(
+            "COMMIT/*!*/;",
+            "# at 1800\n#261128 Write_rows: table id 164 flags: STMT_END_F\n\nBINLOG '\nDDDD\n'/*!*/;\nCOMMIT/*!*/;",
+        );
+        let out = run(&log, "app1", "app1").unwrap();
+        assert!(!out.contains("DDDD") && out.contains("CCCC"), "{out}");
+        let out = run(&log, "app2", "app2").unwrap();
+        assert!(out.contains("DDDD") && out.contains("BBBB"), "{out}");
     }
 
     #[test]

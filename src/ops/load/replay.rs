@@ -400,11 +400,18 @@ fn replay(
                 .map_or(n.to_string(), |(_, f)| f.to_string())
         })
         .collect();
+    let opened: Vec<Option<std::fs::File>> =
+        paths.iter().map(|p| std::fs::File::open(p).ok()).collect();
+    let lookup = |file: usize, at: u64| {
+        let f = opened.get(file)?.as_ref()?;
+        binlog::event_at(f, at).ok()
+    };
     let scope = super::binlog_filter::Scope {
         old: &db.name,
         target: &db.target,
         scratch: &scratch,
         files: &files,
+        lookup: Some(&lookup),
     };
     let text = std::io::BufReader::with_capacity(1 << 20, reader.stdout.take().expect("piped"));
     let mut stdin = std::io::BufWriter::with_capacity(1 << 20, load.stdin.take().expect("piped"));

@@ -194,6 +194,20 @@ fn deal(
     Ok(())
 }
 
+/// Runs `st` (not UTF-8: an object body in its own character set) through the
+/// `mariadb` client, which carries bytes, after the member's session statements.
+fn through_client(
+    c: &Connect,
+    db: &str,
+    label: &str,
+    session: &[u8],
+    st: &Statement,
+) -> Result<()> {
+    let mut script = session.to_vec();
+    script.extend_from_slice(&st.script());
+    super::replay::client(c, db, &script).map_err(|e| Error::Other(format!("loading {label}: {e}")))
+}
+
 /// One table: its DDL on `c0`, its rows dealt to the loaders (until one fails).
 fn deal_table(
     store: &dyn Store,
@@ -231,16 +245,11 @@ fn deal_table(
                 if let Some(t) = &table {
                     t.wait_idle();
                 }
-                let mut script = script_session.clone();
-                script.extend_from_slice(
-                    &Statement {
-                        text: e.into_bytes(),
-                        delimiter: st.delimiter,
-                    }
-                    .script(),
-                );
-                super::replay::client(c, &d.target, &script)
-                    .map_err(|e| Error::Other(format!("loading {label}: {e}")))?;
+                let st = Statement {
+                    text: e.into_bytes(),
+                    delimiter: st.delimiter,
+                };
+                through_client(c, &d.target, &label, &script_session, &st)?;
                 continue;
             }
             Err(e) => {
