@@ -458,5 +458,4 @@ mod tests {
         let f = std::fs::File::open(&p).unwrap();
         assert_eq!(event_at(&f, 4).unwrap().query_db, None);
     }
-
 }
