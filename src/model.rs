@@ -84,7 +84,8 @@ pub enum MemberKind {
     Table,
     /// The `CREATE DATABASE` statement of a database: `<source>/<db>/.database.sql`.
     Database,
-    /// Views, triggers, routines and events of a database: `<source>/<db>/.objects.sql`.
+    /// Views, routines, packages and events of a database (triggers go with their
+    /// table): `<source>/<db>/.objects.sql`.
     Objects,
     /// Users, roles and grants of a MySQL source (`users = true`):
     /// `<source>/.users.sql`, never applied by a database restore.

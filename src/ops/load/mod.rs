@@ -123,7 +123,7 @@ pub fn describe(dbs: &[Db], opts: &Options) -> Vec<String> {
             out.push(format!("  table {t} ({} bytes of SQL)", m.size));
         }
         if d.objects.is_some() {
-            out.push("  views, routines, triggers, events".into());
+            out.push("  views, routines, events (triggers come with their tables)".into());
         }
     }
     if let Some(u) = &opts.until {
