@@ -769,6 +769,17 @@ fn a_new_machine_never_replaces_what_a_bucket_holds_and_says_to_reindex_first() 
     assert_eq!(copy_state(&first, 1, "off"), Some(CopyState::Done));
 }
 
+/// Every file under `dir`, in name order, with its bytes.
+fn files_with_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
 /// On SFTP: archives of the same ids under other names (another day's) are another
 /// machine's history; nothing is uploaded and nothing is left on the server.
 #[test]
@@ -791,13 +802,7 @@ fn an_sftp_target_holding_another_machines_ids_gets_nothing_and_keeps_no_tempora
         let tail = tail.split_once('_').unwrap().1;
         std::fs::rename(f, f.with_file_name(format!("{head}_2020-01-01_{tail}"))).unwrap();
     }
-    let before: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(remote.path())
-        .sort_by_file_name()
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
-        .collect();
+    let before = files_with_bytes(remote.path());
 
     let (second, _) = sftp_scratch(srv, remote.path(), "retries = 0");
     let out = second.cmd(&["backup"]).output().unwrap();
@@ -807,13 +812,7 @@ fn an_sftp_target_holding_another_machines_ids_gets_nothing_and_keeps_no_tempora
         err.contains("2020-01-01_1.tar") && err.contains("reindex --from nas"),
         "{err}"
     );
-    let after: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(remote.path())
-        .sort_by_file_name()
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
-        .collect();
+    let after = files_with_bytes(remote.path());
     assert!(after == before, "the server's files changed");
 }
 

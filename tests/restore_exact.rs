@@ -7,7 +7,7 @@ use crate::mysql::{fresh_db, load_args, second, source};
 use crate::support::mariadb::{self, MariaDb};
 use crate::support::mount::{self, Mounted};
 use crate::support::Scratch;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// A database holding what restores went wrong on: a table drawing its ids from a
 /// sequence that sorts after it, a trigger written with qualified names, a procedure
@@ -56,47 +56,12 @@ DELIMITER ;
     latin1.extend_from_slice(
         b"CREATE TABLE lat_t (s VARCHAR(10)) CHARACTER SET utf8mb4;\nCREATE TRIGGER lat_tr BEFORE INSERT ON lat_t FOR EACH ROW SET NEW.s = CONCAT(NEW.s, '\xe9');\n",
     );
-    client(server, "latin1", None, &latin1).unwrap();
-}
-
-/// Runs the `mariadb` client as root with `charset`; stdout, or stderr on failure.
-fn client(
-    server: &MariaDb,
-    charset: &str,
-    db: Option<&str>,
-    sql: &[u8],
-) -> Result<Vec<u8>, String> {
-    use std::io::Write;
-    let mut c = Command::new("mariadb");
-    c.arg("--no-defaults")
-        .arg(format!("--socket={}", server.socket.display()))
-        .args([
-            "-uroot",
-            &format!("--default-character-set={charset}"),
-            "-N",
-            "-B",
-        ]);
-    if let Some(db) = db {
-        c.arg(db);
-    }
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(sql).unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(out.stdout)
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    server.client("latin1", None, &latin1).unwrap();
 }
 
 /// The bytes `CALL p()` returns, read as utf8mb4.
 fn call_p(server: &MariaDb, db: &str) -> Vec<u8> {
-    client(server, "utf8mb4", Some(db), b"CALL p();").unwrap()
+    server.client("utf8mb4", Some(db), b"CALL p();").unwrap()
 }
 
 /// What a restore must give back: tables and views, trigger statements, routines.
@@ -153,7 +118,7 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     let whole = std::fs::read(m.dir.join(format!("latest/db/{enc}.sql"))).unwrap();
     let one_table = std::fs::read(m.dir.join(format!("latest/db/{enc}/a_items.sql"))).unwrap();
     drop(m);
-    let err = client(db2, "latin1", None, &whole).unwrap_err();
+    let err = db2.client("latin1", None, &whole).unwrap_err();
     assert!(
         err.contains("v_cross") && err.contains("restore") && err.contains(&other),
         "{err}"
@@ -193,7 +158,7 @@ fn every_restore_path_gives_back_objects_in_order_with_their_bytes_and_names_wha
     // One table alone comes back with its trigger, which then fires.
     db2.root_sql(&format!("DROP TABLE `{name}`.a_items"))
         .unwrap();
-    client(db2, "utf8mb4", Some(&name), &one_table).unwrap();
+    db2.client("utf8mb4", Some(&name), &one_table).unwrap();
     assert!(objects(db2, &name).contains("t_ai"));
     db2.root_sql(&format!("INSERT INTO `{name}`.a_items (v) VALUES ('z')"))
         .unwrap();

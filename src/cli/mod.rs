@@ -403,11 +403,11 @@ pub fn run() -> Result<u8> {
         } => repair::verify(&env, id, all, json),
         Command::Verify {
             id,
-            all,
             json,
             remote: true,
             ref target,
-        } => remote::verify(&env, id, all, json, target.as_deref()),
+            ..
+        } => remote::verify(&env, id, json, target.as_deref()),
         Command::Load {
             id,
             ref what,

@@ -136,16 +136,9 @@ impl Drop for CopyChecker<'_> {
     }
 }
 
-pub fn verify(
-    env: &Env,
-    id: Option<EventRef>,
-    all: bool,
-    as_json: bool,
-    target: Option<&str>,
-) -> Result<u8> {
+pub fn verify(env: &Env, id: Option<EventRef>, as_json: bool, target: Option<&str>) -> Result<u8> {
     let cat = env.catalog()?;
     // Without an id, every copy on every selected target (`--all` says the same).
-    let _ = all;
     let wanted = match id {
         Some(r) => Some(ops::complete_event(&cat, r)?.id),
         None => None,

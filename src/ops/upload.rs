@@ -186,31 +186,16 @@ fn foreign_ids(
     }
     let ours: std::collections::HashMap<i64, &str> =
         events.iter().map(|e| (e.id, e.file.as_str())).collect();
-    let mut hosts: Vec<&str> = events
-        .iter()
-        .filter_map(|e| layout::host_of(&e.file))
-        .collect();
-    hosts.sort();
-    hosts.dedup();
     let mut clash: Vec<String> = Vec::new();
-    for host in hosts {
-        // Listed without the trailing `/` (which some servers' request signing
-        // mishandles in a query); other hosts sharing the prefix are skipped here.
-        let dir = format!("{host}/");
-        for o in with_retries(spec.retries, || store.list(host))? {
-            let Some(rel) = o
-                .name
-                .strip_prefix(&dir)
-                .and_then(|_| layout::local_name(&o.name))
-            else {
-                continue;
-            };
-            let Some(id) = layout::archive_id(rel) else {
-                continue;
-            };
-            if ours.get(&id).is_some_and(|file| *file != rel) {
-                clash.push(rel.to_string());
-            }
+    for o in host_objects(spec, store, events)? {
+        let Some(rel) = layout::local_name(&o.name) else {
+            continue;
+        };
+        let Some(id) = layout::archive_id(rel) else {
+            continue;
+        };
+        if ours.get(&id).is_some_and(|file| *file != rel) {
+            clash.push(rel.to_string());
         }
     }
     if clash.is_empty() {
@@ -225,6 +210,29 @@ fn foreign_ids(
         if clash.len() > 1 { ", ..." } else { "" },
         spec.name
     )))
+}
+
+/// Every object a target holds under the hosts of `events` (`<host>/...`).
+pub fn host_objects(
+    spec: &TargetSpec,
+    store: &dyn Store,
+    events: &[Event],
+) -> Result<Vec<crate::store::Object>> {
+    let mut hosts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| layout::host_of(&e.file))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let mut out = Vec::new();
+    for host in hosts {
+        // Listed without the trailing `/` (which some servers' request signing
+        // mishandles in a query); other hosts sharing the prefix are left out here.
+        let dir = format!("{host}/");
+        let listed = with_retries(spec.retries, || store.list(host))?;
+        out.extend(listed.into_iter().filter(|o| o.name.starts_with(&dir)));
+    }
+    Ok(out)
 }
 
 /// Puts every file of `ev` on the target, the archive first and its checksum last.

@@ -150,11 +150,20 @@ impl MariaDb {
 
     /// Feeds `sql` to the `mariadb` client as root (in `db` when given), as a restore would.
     pub fn load(&self, db: Option<&str>, sql: &[u8]) -> Result<String, String> {
+        self.client("utf8mb4", db, sql)
+            .map(|out| String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Feeds `sql` to the `mariadb` client as root with `--default-character-set=charset`
+    /// (in `db` when given); its output as bytes, or its stderr when it fails.
+    pub fn client(&self, charset: &str, db: Option<&str>, sql: &[u8]) -> Result<Vec<u8>, String> {
         use std::io::Write;
         let mut c = Command::new("mariadb");
         c.arg("--no-defaults")
             .arg(format!("--socket={}", self.socket.display()))
-            .args(["-uroot", "--default-character-set=utf8mb4", "-N", "-B"]);
+            .arg("-uroot")
+            .arg(format!("--default-character-set={charset}"))
+            .args(["-N", "-B"]);
         if let Some(db) = db {
             c.arg(db);
         }
@@ -174,7 +183,7 @@ impl MariaDb {
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(out.stdout)
     }
 
     /// `CHECKSUM TABLE` and row count of every base table of `db`, sorted by name.

@@ -192,7 +192,7 @@ pub fn run(
         if let Some(o) = &d.objects {
             // Definitions qualify names with the database: follow a rename.
             let text = rename_qualifier(&member_bytes(store, ev, o)?, &d.name, &d.target);
-            replay::client(c, &d.target, &text)?;
+            replay::client(c, &d.target, &format!("the objects of {}", d.target), &text)?;
         }
     }
     if let Some(prepared) = &prepared {

@@ -32,8 +32,9 @@ fn client_command(db: &str, cnf: &tempfile::NamedTempFile) -> Result<Command> {
     Ok(cmd)
 }
 
-/// Runs `sql` through the `mariadb` client in database `db`.
-pub fn client(c: &Connect, db: &str, sql: &[u8]) -> Result<()> {
+/// Runs `sql` through the `mariadb` client in database `db`; `what` names it in an
+/// error (`the objects of shop`).
+pub fn client(c: &Connect, db: &str, what: &str, sql: &[u8]) -> Result<()> {
     let cnf = c.defaults_file()?;
     let mut child = client_command(db, &cnf)?
         .spawn()
@@ -48,7 +49,7 @@ pub fn client(c: &Connect, db: &str, sql: &[u8]) -> Result<()> {
             .rfind(|l| l.starts_with("ERROR"))
             .unwrap_or(stderr.trim());
         return Err(Error::Other(format!(
-            "loading the objects of {db} on {}: {why}",
+            "loading {what} on {}: {why}",
             c.target()
         )));
     }

@@ -205,7 +205,7 @@ fn through_client(
 ) -> Result<()> {
     let mut script = session.to_vec();
     script.extend_from_slice(&st.script());
-    super::replay::client(c, db, &script).map_err(|e| Error::Other(format!("loading {label}: {e}")))
+    super::replay::client(c, db, label, &script)
 }
 
 /// One table: its DDL on `c0`, its rows dealt to the loaders (until one fails).

@@ -106,18 +106,10 @@ fn load(
 /// copied, never uploaded again or reported missing.
 pub fn copies_on(spec: &TargetSpec, events: &[Event]) -> Result<Vec<RemoteCopy>> {
     let store = crate::store::open(spec)?;
-    let mut hosts: Vec<&str> = events
-        .iter()
-        .filter_map(|e| layout::host_of(&e.file))
+    let sizes: HashMap<String, u64> = crate::ops::upload::host_objects(spec, &*store, events)?
+        .into_iter()
+        .map(|o| (o.name, o.size))
         .collect();
-    hosts.sort();
-    hosts.dedup();
-    let mut sizes: HashMap<String, u64> = HashMap::new();
-    for h in hosts {
-        for o in store.list(h)? {
-            sizes.insert(o.name, o.size);
-        }
-    }
     let mut out = Vec::new();
     for ev in events {
         let tar = layout::remote_name(&ev.file);
