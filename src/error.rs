@@ -61,6 +61,10 @@ pub enum Error {
         transient: bool,
     },
 
+    /// Encrypting for, or decrypting from, an encrypted target failed.
+    #[error("target {target}: {message}")]
+    Encryption { target: String, message: String },
+
     #[error("{context}: {source}")]
     Io {
         context: String,

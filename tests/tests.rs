@@ -5,6 +5,7 @@ mod support;
 mod config_errors;
 mod crash;
 mod diff;
+mod encrypted;
 mod follow;
 mod hardening;
 mod install;

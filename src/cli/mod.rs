@@ -29,6 +29,10 @@ pub struct Cli {
     /// Use this repository instead of the config's (read commands need no config then).
     #[arg(short = 'R', long, global = true)]
     repository: Option<PathBuf>,
+    /// age identity file (secret key) for reading encrypted targets; overrides the
+    /// config's `identity_file`.
+    #[arg(long, global = true, value_name = "FILE")]
+    identity: Option<PathBuf>,
     /// More output (-v: info, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -290,11 +294,16 @@ pub(crate) struct Env {
 
 impl Env {
     fn new(cli: &Cli, needs_config: bool) -> Result<Env> {
-        let config = if needs_config || cli.repository.is_none() {
+        let mut config = if needs_config || cli.repository.is_none() {
             Some(Config::load(&cli.config)?)
         } else {
             None
         };
+        if let (Some(id), Some(c)) = (&cli.identity, &mut config) {
+            for e in c.targets.iter_mut().filter_map(|t| t.encryption.as_mut()) {
+                e.identity_file = Some(id.clone());
+            }
+        }
         let repo = match (&cli.repository, &config) {
             (Some(r), _) => r.clone(),
             (None, Some(c)) => c.repository.clone(),
@@ -514,10 +523,31 @@ fn config_check(env: &Env) -> Result<u8> {
         "sources: {}",
         names(c.sources.iter().map(|s| s.name()).collect())
     );
+    let targets: Vec<String> = c
+        .targets
+        .iter()
+        .map(|t| match &t.encryption {
+            Some(e) => format!(
+                "{} (age-encrypted for {} recipient{})",
+                t.name,
+                e.recipients.len(),
+                if e.recipients.len() == 1 { "" } else { "s" }
+            ),
+            None => t.name.clone(),
+        })
+        .collect();
     println!(
         "targets: {}",
-        names(c.targets.iter().map(|t| t.name.as_str()).collect())
+        names(targets.iter().map(String::as_str).collect())
     );
+    for t in &c.targets {
+        if t.encryption.is_none() && matches!(t.kind, crate::store::Kind::S3(_)) {
+            eprintln!(
+                "strata: warning: target {} is not encrypted: anyone who can read the bucket reads every backed-up row and file; add `recipients` (an age public key) to encrypt its copies",
+                t.name
+            );
+        }
+    }
     println!(
         "retention: {}",
         if c.retention.is_some() {

@@ -130,6 +130,7 @@ struct Raw {
     targets: Vec<Spanned<targets::RawTarget>>,
     remote_cache: Option<PathBuf>,
     remote_cache_size: Option<Size>,
+    identity_file: Option<PathBuf>,
     retention: Option<Spanned<targets::RawRetention>>,
     metrics_file: Option<PathBuf>,
 }
@@ -318,9 +319,10 @@ impl Config {
             });
         }
         let mut targets = Vec::new();
+        let identity_file = raw.identity_file.map(|f| base.join(f));
         for t in raw.targets {
             let at = t.span().start;
-            let spec = targets::target(&cx, at, t.into_inner(), base)?;
+            let spec = targets::target(&cx, at, t.into_inner(), base, identity_file.as_deref())?;
             if targets
                 .iter()
                 .any(|o: &crate::store::TargetSpec| o.name == spec.name)

@@ -5,7 +5,7 @@
 use super::{Ctx, Size};
 use crate::error::Result;
 use crate::model::{KeepPolicy, Span};
-use crate::store::{Kind, S3Options, SftpOptions, TargetSpec};
+use crate::store::{encrypt, Encryption, Kind, S3Options, SftpOptions, TargetSpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,10 @@ pub(super) struct RawTarget {
     name: Option<String>,
     keep: Option<RawKeep>,
     retries: Option<u32>,
+    // age encryption
+    recipients: Option<Vec<String>>,
+    recipients_file: Option<PathBuf>,
+    identity_file: Option<PathBuf>,
     // s3
     bucket: Option<String>,
     prefix: Option<String>,
@@ -169,8 +173,66 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/root"))
 }
 
+/// The target's age encryption: `recipients` and the lines of `recipients_file`, and
+/// the identity file (the target's own, else the config's `identity_file`).
+fn encryption(
+    cx: &Ctx,
+    at: usize,
+    t: &mut RawTarget,
+    base: &Path,
+    identity_file: Option<&Path>,
+) -> Result<Option<Encryption>> {
+    let mut recipients = Vec::new();
+    for r in t.recipients.take().unwrap_or_default() {
+        encrypt::parse_recipient(&r).map_err(|m| cx.err(at, "recipients", m))?;
+        recipients.push(r.trim().to_string());
+    }
+    if let Some(file) = t.recipients_file.take() {
+        let file = base.join(file);
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            cx.err(
+                at,
+                "recipients_file",
+                format!("cannot read {}: {e}", file.display()),
+            )
+        })?;
+        let listed = encrypt::parse_recipients_file(&text)
+            .map_err(|m| cx.err(at, "recipients_file", format!("{}: {m}", file.display())))?;
+        if listed.is_empty() {
+            return Err(cx.err(
+                at,
+                "recipients_file",
+                format!("{} names no recipient", file.display()),
+            ));
+        }
+        recipients.extend(listed);
+    }
+    let own = t.identity_file.take().map(|f| base.join(f));
+    if recipients.is_empty() {
+        if own.is_some() {
+            return Err(cx.err(
+                at,
+                "identity_file",
+                "a target without recipients is not encrypted; add `recipients` (the identity's public key, from `age-keygen -y FILE`)",
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(Encryption {
+        recipients,
+        identity_file: own.or_else(|| identity_file.map(Path::to_path_buf)),
+    }))
+}
+
 /// Validates one `[[target]]` starting at byte `at` of the config.
-pub(super) fn target(cx: &Ctx, at: usize, t: RawTarget, base: &Path) -> Result<TargetSpec> {
+pub(super) fn target(
+    cx: &Ctx,
+    at: usize,
+    mut t: RawTarget,
+    base: &Path,
+    identity_file: Option<&Path>,
+) -> Result<TargetSpec> {
+    let encryption = encryption(cx, at, &mut t, base, identity_file)?;
     for (key, set) in [
         ("access_key_id", t.access_key_id.is_some()),
         ("secret_access_key", t.secret_access_key.is_some()),
@@ -273,5 +335,6 @@ pub(super) fn target(cx: &Ctx, at: usize, t: RawTarget, base: &Path) -> Result<T
         kind,
         keep,
         retries: t.retries.unwrap_or(3),
+        encryption,
     })
 }

@@ -6,7 +6,7 @@
 
 use super::layout;
 use crate::error::Result;
-use crate::store::{cache::DiskCache, local::LocalStore, Object, Store, Stored, TargetSpec};
+use crate::store::{local::LocalStore, Object, Store, Stored, TargetSpec};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -33,10 +33,8 @@ impl Located {
     pub fn open(repo: &Path, targets: &[TargetSpec], cache: Option<&CacheDir>) -> Result<Located> {
         let mut remotes = Vec::new();
         for t in targets {
-            let mut s = crate::store::open(t)?;
-            if let Some(c) = cache {
-                s = Box::new(DiskCache::new(s, &c.dir.join(&t.name), c.max_bytes)?);
-            }
+            let dir = cache.map(|c| (c.dir.join(&t.name), c.max_bytes));
+            let s = crate::store::open_cached(t, dir.as_ref().map(|(d, m)| (d.as_path(), *m)))?;
             remotes.push((t.name.clone(), s));
         }
         Ok(Located {
@@ -113,6 +111,10 @@ impl Store for Located {
 
     fn list(&self, prefix: &str) -> Result<Vec<Object>> {
         LocalStore::new(&self.root).list(prefix)
+    }
+
+    fn size_of(&self, name: &str) -> Result<Option<u64>> {
+        LocalStore::new(&self.root).size_of(name)
     }
 
     fn delete(&self, name: &str) -> Result<()> {

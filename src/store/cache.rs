@@ -103,6 +103,10 @@ impl Store for DiskCache {
         self.inner.list(prefix)
     }
 
+    fn size_of(&self, name: &str) -> Result<Option<u64>> {
+        self.inner.size_of(name)
+    }
+
     fn delete(&self, name: &str) -> Result<()> {
         self.inner.delete(name)
     }

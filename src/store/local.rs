@@ -105,6 +105,14 @@ impl Store for LocalStore {
         Ok(out)
     }
 
+    fn size_of(&self, name: &str) -> Result<Option<u64>> {
+        match std::fs::metadata(self.root.join(name)) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("cannot check {name}"), e)),
+        }
+    }
+
     fn delete(&self, name: &str) -> Result<()> {
         self.open.lock().expect("store lock poisoned").remove(name);
         match std::fs::remove_file(self.root.join(name)) {

@@ -5,6 +5,7 @@
 //! knows object names, never events or catalogs.
 
 pub mod cache;
+pub mod encrypt;
 pub mod local;
 mod retry;
 pub mod s3;
@@ -12,7 +13,7 @@ pub mod sftp;
 pub mod spec;
 
 pub use retry::with_retries;
-pub use spec::{Kind, S3Options, SftpOptions, TargetSpec};
+pub use spec::{Encryption, Kind, S3Options, SftpOptions, TargetSpec};
 
 use crate::error::Result;
 use std::path::Path;
@@ -50,6 +51,9 @@ pub trait Store: Send + Sync {
     /// Removes `name`; a missing object is not an error.
     fn delete(&self, name: &str) -> Result<()>;
 
+    /// The size of object `name`, or `None` when there is none.
+    fn size_of(&self, name: &str) -> Result<Option<u64>>;
+
     /// Bytes read from the store so far (what `-v` reports for remote reads).
     fn fetched(&self) -> u64 {
         0
@@ -63,10 +67,28 @@ pub trait Store: Send + Sync {
 /// connect on first use, so commands that never leave the local repository stay
 /// offline.
 pub fn open(spec: &TargetSpec) -> Result<Box<dyn Store>> {
-    Ok(match &spec.kind {
+    open_cached(spec, None)
+}
+
+/// [`open`] with an on-disk cache of ranges read (`dir`, at most `max_bytes`). The
+/// cache holds what the target holds: ciphertext, for an encrypted target.
+pub fn open_cached(spec: &TargetSpec, cache: Option<(&Path, u64)>) -> Result<Box<dyn Store>> {
+    let mut store: Box<dyn Store> = match &spec.kind {
         Kind::S3(o) => Box::new(s3::S3Store::new(&spec.name, o.clone())?),
         Kind::Sftp(o) => Box::new(sftp::SftpStore::new(&spec.name, o.clone())),
-    })
+    };
+    if let Some((dir, max_bytes)) = cache {
+        store = Box::new(cache::DiskCache::new(store, dir, max_bytes)?);
+    }
+    if let Some(e) = &spec.encryption {
+        store = Box::new(encrypt::Encrypted::new(
+            store,
+            &spec.name,
+            &e.recipients,
+            e.identity_file.clone(),
+        )?);
+    }
+    Ok(store)
 }
 
 /// `a/b` joined with `c` as `a/b/c`; an empty prefix adds nothing.
@@ -77,4 +99,14 @@ pub fn join(prefix: &str, name: &str) -> String {
     } else {
         format!("{p}/{name}")
     }
+}
+
+/// Size and hex SHA-256 of a local file.
+pub fn file_sha256(local: &Path) -> Result<(u64, String)> {
+    use sha2::Digest;
+    let read = |e| crate::error::Error::io(format!("cannot read {}", local.display()), e);
+    let mut f = std::fs::File::open(local).map_err(read)?;
+    let mut h = sha2::Sha256::new();
+    let size = std::io::copy(&mut f, &mut h).map_err(read)?;
+    Ok((size, hex::encode(h.finalize())))
 }

@@ -175,8 +175,8 @@ impl S3Store {
         ))
     }
 
-    /// Whether an object is under `key` (HEAD).
-    fn exists(&self, key: &str) -> Result<bool> {
+    /// The size of the object under `key`, if there is one (HEAD).
+    fn head_size(&self, key: &str) -> Result<Option<u64>> {
         let out = self.rt.block_on(
             self.client()
                 .head_object()
@@ -185,8 +185,8 @@ impl S3Store {
                 .send(),
         );
         match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => Err(self.err(&format!("cannot check s3://{}/{key}", self.opts.bucket), e)),
         }
     }
@@ -325,7 +325,7 @@ impl Store for S3Store {
             .len();
         // Never replace: checked first (servers that ignore conditional writes), and
         // each write is conditional (`If-None-Match: *`) where the server keeps it.
-        if self.exists(&key)? {
+        if self.head_size(&key)?.is_some() {
             return self.existing(&key, local);
         }
         let sent = if size <= self.opts.part_size {
@@ -380,6 +380,10 @@ impl Store for S3Store {
             }
         }
         Ok(out)
+    }
+
+    fn size_of(&self, name: &str) -> Result<Option<u64>> {
+        self.head_size(&self.key(name))
     }
 
     fn delete(&self, name: &str) -> Result<()> {

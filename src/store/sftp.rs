@@ -242,7 +242,7 @@ impl SftpStore {
     /// A file already at `dest`: the same bytes as `local` (an upload cut after the
     /// rename) is a copy made; other bytes are refused, and nothing is written.
     fn existing(&self, c: &Conn, dest: &Path, local: &Path) -> Result<Stored> {
-        let (size, sha256) = local_sha256(local)?;
+        let (size, sha256) = super::file_sha256(local)?;
         let held = c
             .sftp
             .stat(dest)
@@ -345,15 +345,6 @@ fn is_session_io(e: &std::io::Error) -> bool {
 }
 
 /// `sha256sum` of `path` run on the server, when the account may run commands.
-/// Size and hex SHA-256 of a local file.
-fn local_sha256(local: &Path) -> Result<(u64, String)> {
-    let read = |e| Error::io(format!("cannot read {}", local.display()), e);
-    let mut f = std::fs::File::open(local).map_err(read)?;
-    let mut h = sha2::Sha256::new();
-    let size = std::io::copy(&mut f, &mut h).map_err(read)?;
-    Ok((size, hex::encode(h.finalize())))
-}
-
 fn remote_sha256sum(session: &Session, path: &Path) -> Option<String> {
     let mut ch = session.channel_session().ok()?;
     let quoted = format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"));
@@ -408,6 +399,15 @@ impl Store for SftpStore {
             self.list_into(c, &self.path(prefix), &mut out)?;
             out.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(out)
+        })
+    }
+
+    fn size_of(&self, name: &str) -> Result<Option<u64>> {
+        let path = self.path(name);
+        self.with(|c| match c.sftp.stat(&path) {
+            Ok(st) => Ok(Some(st.size.unwrap_or(0))),
+            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(2)) => Ok(None),
+            Err(e) => Err(self.sftp_err(format!("cannot check {}", path.display()), e)),
         })
     }
 

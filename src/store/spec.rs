@@ -15,6 +15,18 @@ pub struct TargetSpec {
     pub keep: Option<KeepPolicy>,
     /// Whole-upload attempts after a transient failure, with exponential backoff.
     pub retries: u32,
+    /// Client-side encryption of everything sent there.
+    pub encryption: Option<Encryption>,
+}
+
+/// A target's age encryption: who can read it, and where this machine's key is.
+#[derive(Debug, Clone)]
+pub struct Encryption {
+    /// age X25519 recipients (`age1...`), checked when the config is read.
+    pub recipients: Vec<String>,
+    /// The identity (secret key) file for reading; read on first use only, so a
+    /// machine that only writes need not hold it.
+    pub identity_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

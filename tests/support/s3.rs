@@ -35,6 +35,8 @@ elif cmd == "ls":
     print(json.dumps(out))
 elif cmd == "class":
     print(s3.head_object(Bucket=args[2], Key=args[3]).get("StorageClass", "STANDARD"))
+elif cmd == "get":
+    s3.download_file(args[2], args[3], args[4])
 elif cmd == "uploads":
     r = s3.list_multipart_uploads(Bucket=args[2])
     print(len(r.get("Uploads", [])))
@@ -167,6 +169,22 @@ impl S3Server {
         .expect("boto3 helper")
         .trim()
         .to_string()
+    }
+
+    /// Downloads one object to the file `to`.
+    pub fn get(&self, bucket: &str, key: &str, to: &std::path::Path) {
+        helper(
+            &self.endpoint,
+            &[
+                "get",
+                &self.key_id,
+                &self.secret,
+                bucket,
+                key,
+                &to.to_string_lossy(),
+            ],
+        )
+        .expect("boto3 helper");
     }
 
     /// Multipart uploads started and neither completed nor aborted.
