@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
-ensure_packages "${BUILD_PACKAGES[@]}" zstd tar time python3 sqlite3 curl mariadb-server mariadb-client mydumper borgbackup python3-llfuse restic fuse3 bsdextrautils python3-venv
+ensure_packages "${BUILD_PACKAGES[@]}" zstd tar time python3 sqlite3 curl mariadb-server mariadb-client mydumper borgbackup python3-llfuse restic fuse3 bsdextrautils python3-venv age
 ensure_cargo
 cargo build --release --quiet
 STRATA="$PWD/target/release/strata"

