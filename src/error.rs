@@ -65,7 +65,7 @@ pub enum Error {
     #[error("target {target}: {message}")]
     Encryption { target: String, message: String },
 
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", describe(source))]
     Io {
         context: String,
         #[source]
@@ -109,6 +109,35 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An I/O error as one plain clause with what to do where that is clear: no `(os
+/// error N)`, and a full disk, a read-only filesystem or a refused permission said so.
+pub fn describe(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+            return "the disk is full (no space left on the device); free space on it and run again".into()
+        }
+        Some(libc::EROFS) => {
+            return "the filesystem is read-only; writing commands need it writable".into()
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            return "permission denied; run strata as the user that owns the repository (usually root)".into()
+        }
+        _ => {}
+    }
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) if c.is_uppercase() && chars.clone().next().is_some_and(|n| n.is_lowercase()) => {
+            c.to_lowercase().chain(chars).collect()
+        }
+        _ => text.to_string(),
+    }
+}
 
 /// Adds a context line to `std::io::Result`s, turning them into [`Error::Io`].
 pub trait IoContext<T> {

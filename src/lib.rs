@@ -1,5 +1,5 @@
 //! strata: backups of MySQL/MariaDB, files and dump commands into indexed, compressed
-//! archives with a SQLite catalog. Layers (DESIGN.md): L0 `error`, `model`, `format`;
+//! archives with a SQLite catalog. Layers (DESIGN.md): L0 `error`, `model`, `format`, `sync`;
 //! L1 `archive`, `catalog`, `store`, `source`; L2 `ops`; L3 `config`, `cli`.
 
 pub mod archive;
@@ -13,4 +13,5 @@ pub mod model;
 pub mod ops;
 pub mod source;
 pub mod store;
+pub mod sync;
 pub mod vfs;

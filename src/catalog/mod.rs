@@ -32,7 +32,7 @@ impl Catalog {
     pub fn open_file(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(|e| Error::Catalog {
             path: path.to_path_buf(),
-            message: format!("cannot open: {e}"),
+            message: diagnose(path, format!("cannot open: {e}")),
         })?;
         let mut cat = Catalog {
             conn,
@@ -42,6 +42,69 @@ impl Catalog {
         Ok(cat)
     }
 
+    /// Opens the catalog of `repo` for reading only. Works on a read-only filesystem or
+    /// snapshot and on a full disk, creates and upgrades nothing; a missing, unreadable
+    /// or misplaced catalog is an error saying which.
+    pub fn read(repo: &Path) -> Result<Self> {
+        let path = repo.join(FILE_NAME);
+        check_readable(repo, &path)?;
+        Self::read_file(&path)
+    }
+
+    /// [`Catalog::read`] of the catalog file at `path`.
+    pub fn read_file(path: &Path) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |uri: String| -> std::result::Result<Catalog, String> {
+            let conn = Connection::open_with_flags(uri, flags).map_err(|e| e.to_string())?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))
+                .map_err(|e| e.to_string())?;
+            let cat = Catalog {
+                conn,
+                path: path.to_path_buf(),
+            };
+            // The first read shows whether the write-ahead log's index can be used.
+            let version = cat.version()?;
+            if version > schema::VERSION {
+                return Err(format!(
+                    "schema version {version} is newer than this strata knows ({}); upgrade strata",
+                    schema::VERSION
+                ));
+            }
+            Ok(cat)
+        };
+        let file = uri_path(path);
+        let cat = match open(format!("file:{file}?mode=ro")) {
+            Ok(c) => c,
+            // A catalog in WAL mode needs its `-shm` index, which a read-only filesystem
+            // or a full disk cannot give: read the file as it is, unchanging.
+            Err(first) => open(format!("file:{file}?immutable=1")).map_err(|_| Error::Catalog {
+                path: path.to_path_buf(),
+                message: format!("cannot be read: {first}"),
+            })?,
+        };
+        if cat.version().map_err(|e| cat.err(e))? < schema::VERSION {
+            // An older schema is upgraded by the first writer; until then read it as
+            // one (which a read-only repository cannot do).
+            drop(cat);
+            return Self::open_file(path).map_err(|e| Error::Catalog {
+                path: path.to_path_buf(),
+                message: format!(
+                    "has an older schema that must be upgraded before reading, which failed ({e}); run any strata command once where the repository is writable"
+                ),
+            });
+        }
+        Ok(cat)
+    }
+
+    fn version(&self) -> std::result::Result<i64, String> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| e.to_string())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -49,7 +112,7 @@ impl Catalog {
     fn err(&self, e: impl std::fmt::Display) -> Error {
         Error::Catalog {
             path: self.path.clone(),
-            message: e.to_string(),
+            message: diagnose(&self.path, e.to_string()),
         }
     }
 
@@ -64,5 +127,85 @@ impl Catalog {
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| e.to_string())?;
         schema::migrate(&self.conn)
+    }
+}
+
+/// `path` escaped for a `file:` URI.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'?' | b'#' | b'%' => out.push_str(&format!("%{b:02X}")),
+            _ if b.is_ascii() => out.push(*b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Whether `repo` is a directory holding a catalog this user can read; the error says
+/// which of these fails and what to do.
+fn check_readable(repo: &Path, path: &Path) -> Result<()> {
+    use std::io::ErrorKind;
+    let shown = repo.display();
+    match std::fs::metadata(repo) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(Error::NotFound(format!(
+                "no repository at {shown}: check `repository` in the config or -R, or run `strata backup` to create it"
+            )))
+        }
+        Err(e) => {
+            return Err(Error::io(
+                format!("cannot reach the repository {shown}"),
+                e,
+            ))
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::Catalog {
+                path: path.to_path_buf(),
+                message: format!(
+                    "cannot be opened: {shown} is a file, not a repository directory; check `repository` in the config or -R"
+                ),
+            })
+        }
+        Ok(_) => {}
+    }
+    match std::fs::File::open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotFound(format!(
+            "{shown} holds no catalog; run `strata backup` first, or `strata reindex` to rebuild it from archives"
+        ))),
+        Err(e) => Err(Error::io(
+            format!("cannot read the catalog {}", path.display()),
+            e,
+        )),
+    }
+}
+
+/// SQLite's words for a write that the filesystem refused ("disk I/O error", "unable
+/// to open database file", ...) completed with the reason, found by writing a probe
+/// file beside the catalog: a full disk, a read-only filesystem or a permission.
+fn diagnose(path: &Path, message: String) -> String {
+    const VAGUE: [&str; 4] = [
+        "disk I/O error",
+        "database or disk is full",
+        "unable to open database file",
+        "attempt to write a readonly database",
+    ];
+    if !VAGUE.iter().any(|v| message.contains(v)) {
+        return message;
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let probe = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = tempfile::Builder::new()
+            .prefix(".strata-probe-")
+            .tempfile_in(dir)?;
+        f.write_all(&[0u8; 8192])?;
+        f.as_file().sync_all()
+    })();
+    match probe {
+        Err(e) => format!("{message}: {}", crate::error::describe(&e)),
+        Ok(()) => message,
     }
 }

@@ -316,15 +316,10 @@ impl Env {
         })
     }
 
-    /// The catalog of an existing repository.
+    /// The catalog of an existing repository, for reading: works on a read-only or full
+    /// repository.
     pub fn catalog(&self) -> Result<crate::catalog::Catalog> {
-        if !self.repo.join(crate::catalog::FILE_NAME).exists() {
-            return Err(Error::NotFound(format!(
-                "{} holds no catalog; run `strata backup` first, or `strata reindex` to rebuild it from archives",
-                self.repo.display()
-            )));
-        }
-        crate::catalog::Catalog::open(&self.repo)
+        crate::catalog::Catalog::read(&self.repo)
     }
 
     /// The configured targets (none when no config was loaded).

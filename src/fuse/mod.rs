@@ -60,6 +60,17 @@ fn err(e: i32) -> Errno {
     Errno::from_i32(e)
 }
 
+/// Runs one request's work: a panic in it (a bug) is EIO for that request and a line in
+/// the log, never the end of the mount.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, i32>) -> Result<T, i32> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!(
+            "a {what} request failed inside strata (a bug, please report it); answered EIO"
+        );
+        Err(libc::EIO)
+    })
+}
+
 impl Filesystem for StrataFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_readahead(128 << 10);
@@ -71,7 +82,7 @@ impl Filesystem for StrataFs {
         let Some(name) = name.to_str() else {
             return reply.error(Errno::ENOENT);
         };
-        match self.vfs.lookup(parent.0, name) {
+        match guarded("lookup", || self.vfs.lookup(parent.0, name)) {
             Ok(a) => {
                 let (ttl, attr) = file_attr(&a);
                 reply.entry(&ttl, &attr, Generation(0))
@@ -81,7 +92,7 @@ impl Filesystem for StrataFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.vfs.getattr(ino.0) {
+        match guarded("getattr", || self.vfs.getattr(ino.0)) {
             Ok(a) => {
                 let (ttl, attr) = file_attr(&a);
                 reply.attr(&ttl, &attr)
@@ -91,7 +102,7 @@ impl Filesystem for StrataFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.vfs.readlink(ino.0) {
+        match guarded("readlink", || self.vfs.readlink(ino.0)) {
             Ok(t) => reply.data(t.as_bytes()),
             Err(e) => reply.error(err(e)),
         }
@@ -101,7 +112,7 @@ impl Filesystem for StrataFs {
         if flags.acc_mode() != OpenAccMode::O_RDONLY {
             return reply.error(Errno::EROFS);
         }
-        match self.vfs.open(ino.0) {
+        match guarded("open", || self.vfs.open(ino.0)) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
             Err(e) => reply.error(err(e)),
         }
@@ -118,7 +129,7 @@ impl Filesystem for StrataFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.vfs.read(ino.0, fh.0, offset, size as usize) {
+        match guarded("read", || self.vfs.read(ino.0, fh.0, offset, size as usize)) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(err(e)),
         }
@@ -139,15 +150,12 @@ impl Filesystem for StrataFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.vfs.readdir(ino.0) {
+        match guarded("readdir", || self.vfs.readdir(ino.0)) {
             Ok(entries) => {
                 let fh = self
                     .next_dir
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.dirs
-                    .lock()
-                    .expect("dirs")
-                    .insert(fh, Arc::new(entries));
+                crate::sync::lock(&self.dirs).insert(fh, Arc::new(entries));
                 reply.opened(FileHandle(fh), FopenFlags::empty())
             }
             Err(e) => reply.error(err(e)),
@@ -162,7 +170,7 @@ impl Filesystem for StrataFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.dirs.lock().expect("dirs").remove(&fh.0);
+        crate::sync::lock(&self.dirs).remove(&fh.0);
         reply.ok()
     }
 
@@ -174,10 +182,10 @@ impl Filesystem for StrataFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let held = self.dirs.lock().expect("dirs").get(&fh.0).cloned();
+        let held = crate::sync::lock(&self.dirs).get(&fh.0).cloned();
         let entries = match held {
             Some(e) => e,
-            None => match self.vfs.readdir(ino.0) {
+            None => match guarded("readdir", || self.vfs.readdir(ino.0)) {
                 Ok(e) => Arc::new(e),
                 Err(e) => return reply.error(err(e)),
             },

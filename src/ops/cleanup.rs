@@ -33,10 +33,10 @@ fn roll_forward(repo: &Path, cat: &mut Catalog, ev: &Event) -> Result<bool> {
 
 /// Removes every file event `ev` left (archive, partial, sidecars).
 fn remove_files(repo: &Path, ev: &Event) {
-    if ev.file.is_empty() {
+    let Some(stem) = layout::event_stem(&ev.file) else {
         return;
-    }
-    let stem = repo.join(&ev.file[..ev.file.len() - ".tar".len()]);
+    };
+    let stem = repo.join(stem);
     for suffix in layout::SUFFIXES {
         let mut p = stem.as_os_str().to_owned();
         p.push(suffix);

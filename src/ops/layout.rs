@@ -82,6 +82,19 @@ impl EventFile {
     }
 }
 
+/// The archive path `file` of a catalog row without its `.tar`, when it is one strata
+/// could have written: relative, inside the repository, ending in `.tar`. The catalog
+/// is input like any file: a row naming anything else removes nothing and reads nothing.
+pub fn event_stem(file: &str) -> Option<&str> {
+    let stem = file.strip_suffix(".tar")?;
+    let inside = !stem.is_empty()
+        && !file.starts_with('/')
+        && file
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+    inside.then_some(stem)
+}
+
 /// The event id an archive's name (or relative path) carries: `…_<id>.tar`.
 pub fn archive_id(name: &str) -> Option<i64> {
     parse(name).filter(|(_, s)| *s == ".tar").map(|(id, _)| id)

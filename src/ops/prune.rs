@@ -105,7 +105,14 @@ fn remove_files(repo: &Path, ev: &Event) -> Result<()> {
     if ev.file.is_empty() {
         return Ok(());
     }
-    let stem = &ev.file[..ev.file.len() - ".tar".len()];
+    let Some(stem) = super::layout::event_stem(&ev.file) else {
+        tracing::warn!(
+            "event {}: the catalog names {:?} as its archive, which is not a repository file; no file removed (check the catalog: `strata verify --all`)",
+            ev.id,
+            ev.file
+        );
+        return Ok(());
+    };
     for suffix in REMOVE_ORDER {
         let p = repo.join(format!("{stem}{suffix}"));
         match std::fs::remove_file(&p) {

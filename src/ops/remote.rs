@@ -58,7 +58,7 @@ impl Located {
 
     fn read_remote(&self, name: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
         let remote = layout::remote_name(name);
-        let first = self.served_by.lock().expect("lock").get(name).copied();
+        let first = crate::sync::lock(&self.served_by).get(name).copied();
         let order = first
             .into_iter()
             .chain((0..self.remotes.len()).filter(|i| Some(*i) != first));

@@ -51,7 +51,7 @@ impl DiskCache {
     }
 
     fn remember(&self, key: String, size: u64) {
-        let mut guard = self.index.lock().expect("cache lock poisoned");
+        let mut guard = crate::sync::lock(&self.index);
         let (index, total) = &mut *guard;
         if let Some((_, old)) = index.insert(key, (SystemTime::now(), size)) {
             *total -= old;

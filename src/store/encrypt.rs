@@ -134,7 +134,7 @@ impl Encrypted {
 
     /// The reader of `name` (plaintext name), opened on first use.
     fn opened(&self, name: &str) -> std::io::Result<Arc<Mutex<Opened>>> {
-        if let Some(o) = self.open.lock().expect("lock").get(name) {
+        if let Some(o) = crate::sync::lock(&self.open).get(name) {
             return Ok(o.clone());
         }
         let remote = format!("{name}{SUFFIX}");
@@ -284,7 +284,7 @@ impl Encrypted {
 
     fn plain_len(&self, name: &str) -> std::io::Result<u64> {
         let o = self.opened(name)?;
-        let o = o.lock().expect("lock");
+        let o = crate::sync::lock(&o);
         Ok(Self::plain_size(o.size, o.payload))
     }
 
@@ -312,7 +312,7 @@ impl Store for Encrypted {
             }
             r => r?,
         };
-        let mut o = opened.lock().expect("lock");
+        let mut o = crate::sync::lock(&opened);
         let end = offset + len as u64;
         let plain = Self::plain_size(o.size, o.payload);
         if end > plain {
@@ -395,7 +395,7 @@ impl Store for Encrypted {
     }
 
     fn delete(&self, name: &str) -> Result<()> {
-        self.open.lock().expect("lock").pop(name);
+        crate::sync::lock(&self.open).pop(name);
         self.inner.delete(&format!("{name}{SUFFIX}"))?;
         self.inner.delete(name)
     }

@@ -138,7 +138,7 @@ impl SftpStore {
     /// Runs `f` on the connection, connecting first if needed; an I/O failure drops the
     /// connection so that the next call reconnects.
     fn with<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
-        let mut guard = self.conn.lock().expect("sftp lock poisoned");
+        let mut guard = crate::sync::lock(&self.conn);
         if guard.is_none() {
             *guard = Some(self.connect()?);
         }

@@ -171,8 +171,22 @@ fn dir_attr(ino: u64, mtime: i64) -> Attr {
 }
 
 fn event_path(ev: &Event) -> String {
-    // `file` is `YYYY/MM/<name>.tar`
-    format!("{}/{}", &ev.file[..7.min(ev.file.len())], ev.id)
+    // `file` is `YYYY/MM/<name>.tar`; a row saying otherwise gets its start's month.
+    let month = ev.file.get(..7).filter(|m| {
+        let b = m.as_bytes();
+        b[4] == b'/' && b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit)
+    });
+    match month {
+        Some(m) => format!("{m}/{}", ev.id),
+        None => {
+            use chrono::TimeZone;
+            let t = chrono::Local
+                .timestamp_opt(ev.start_time, 0)
+                .single()
+                .unwrap_or_else(chrono::Local::now);
+            format!("{}/{}", t.format("%Y/%m"), ev.id)
+        }
+    }
 }
 
 impl Vfs {
@@ -213,14 +227,14 @@ impl Vfs {
     }
 
     fn cat<T>(&self, f: impl FnOnce(&Catalog) -> Result<T>) -> std::result::Result<T, i32> {
-        let mut cat = self.cat.lock().expect("catalog lock");
+        let mut cat = crate::sync::lock(&self.cat);
         let now = file_id(cat.0.path());
         if now.is_some() && now != cat.1 {
-            match Catalog::open_file(cat.0.path()) {
+            match Catalog::read_file(cat.0.path()) {
                 Ok(c) => {
                     tracing::info!("the catalog was replaced (reindex); reopened it");
                     *cat = (c, now);
-                    self.trees.lock().expect("trees lock").clear();
+                    crate::sync::lock(&self.trees).clear();
                 }
                 Err(e) => return Err(errno(&e)),
             }
@@ -230,7 +244,7 @@ impl Vfs {
 
     /// The tree of complete event `id`, built on first use.
     fn tree(&self, id: i64) -> std::result::Result<Arc<EventTree>, i32> {
-        if let Some(t) = self.trees.lock().expect("trees lock").get(&id) {
+        if let Some(t) = crate::sync::lock(&self.trees).get(&id) {
             return Ok(t.clone());
         }
         let tree = self.cat(|c| {
@@ -244,7 +258,7 @@ impl Vfs {
             Ok(Some(Arc::new(EventTree::build(ev, members))))
         })?;
         let tree = tree.ok_or(libc::ENOENT)?;
-        self.trees.lock().expect("trees lock").put(id, tree.clone());
+        crate::sync::lock(&self.trees).put(id, tree.clone());
         Ok(tree)
     }
 
@@ -438,12 +452,12 @@ impl Vfs {
             streak: AtomicU32::new(0),
             whole: Mutex::new(Some((0, WholeCheck::reading()))),
         });
-        self.handles.lock().expect("handles lock").insert(fh, h);
+        crate::sync::lock(&self.handles).insert(fh, h);
         Ok(fh)
     }
 
     pub fn release(&self, fh: u64) {
-        self.handles.lock().expect("handles lock").remove(&fh);
+        crate::sync::lock(&self.handles).remove(&fh);
     }
 
     /// The member of a file node, with its frames.
@@ -482,7 +496,7 @@ impl Vfs {
         if offset >= end {
             return Ok(Data::Empty);
         }
-        let handle = self.handles.lock().expect("handles lock").get(&fh).cloned();
+        let handle = crate::sync::lock(&self.handles).get(&fh).cloned();
         // The kernel's own read-ahead sends requests out of order on several threads:
         // near the last end counts as sequential.
         let streak = handle.as_ref().map_or(0, |h| {
@@ -528,7 +542,7 @@ impl Vfs {
         offset: u64,
         data: &[u8],
     ) -> std::result::Result<(), i32> {
-        let mut whole = h.whole.lock().expect("handle lock");
+        let mut whole = crate::sync::lock(&h.whole);
         let Some((pos, check)) = whole.as_mut() else {
             return Ok(());
         };

@@ -39,7 +39,7 @@ struct Table {
 
 impl Table {
     fn done_one(&self) {
-        let mut n = self.in_flight.lock().expect("in flight");
+        let mut n = crate::sync::lock(&self.in_flight);
         *n -= 1;
         if *n == 0 {
             self.idle.notify_all();
@@ -47,7 +47,7 @@ impl Table {
     }
 
     fn wait_idle(&self) {
-        let mut n = self.in_flight.lock().expect("in flight");
+        let mut n = crate::sync::lock(&self.in_flight);
         while *n > 0 {
             n = self.idle.wait(n).expect("in flight");
         }
@@ -126,7 +126,7 @@ pub fn load(
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let record = |e: Error| {
         failed.store(true, Ordering::SeqCst);
-        first_error.lock().expect("error").get_or_insert(e);
+        crate::sync::lock(&first_error).get_or_insert(e);
     };
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
@@ -289,7 +289,7 @@ fn deal_table(
                         idle: Condvar::new(),
                     })
                 });
-                *t.in_flight.lock().expect("in flight") += 1;
+                *crate::sync::lock(&t.in_flight) += 1;
                 let w = Work {
                     table: t.clone(),
                     stmt,

@@ -84,7 +84,7 @@ impl OrderedHash {
 
     /// `(sha256, blake3)` of the whole table, once every range has ended.
     pub fn result(&self) -> io::Result<(String, String)> {
-        let mut st = self.state.lock().expect("hash lock");
+        let mut st = crate::sync::lock(&self.state);
         loop {
             if let Some(r) = &st.result {
                 return Ok(r.clone());
@@ -97,14 +97,14 @@ impl OrderedHash {
     }
 
     fn fail(&self) {
-        self.state.lock().expect("hash lock").failed = true;
+        crate::sync::lock(&self.state).failed = true;
         self.changed.notify_all();
     }
 
     /// Called with the hasher after range `ended` is hashed whole: hashes the parked
     /// ranges that follow, then hands the hasher on (or finishes).
     fn advance(&self, ended: usize, mut hash: ContentHash) {
-        let mut st = self.state.lock().expect("hash lock");
+        let mut st = crate::sync::lock(&self.state);
         let mut next = ended + 1;
         while let Some(bufs) = st.parked.remove(&next) {
             st.parked_bytes -= bufs.iter().map(Vec::len).sum::<usize>();
@@ -114,7 +114,7 @@ impl OrderedHash {
             for b in &bufs {
                 hash.update(b);
             }
-            st = self.state.lock().expect("hash lock");
+            st = crate::sync::lock(&self.state);
             next += 1;
         }
         st.next = next;
@@ -144,7 +144,7 @@ impl Part {
     /// Takes the hasher if it is this range's turn; with `wait`, waits for the turn.
     fn take(&mut self, wait: bool) -> io::Result<()> {
         let sh = &self.shared;
-        let mut st = sh.state.lock().expect("hash lock");
+        let mut st = crate::sync::lock(&sh.state);
         loop {
             if st.failed {
                 return Err(failed());
@@ -189,7 +189,7 @@ impl FrameHasher for Part {
         self.done = true;
         if self.hash.is_none() {
             let sh = self.shared.clone();
-            let mut st = sh.state.lock().expect("hash lock");
+            let mut st = crate::sync::lock(&sh.state);
             if st.failed {
                 return Err(failed());
             }
