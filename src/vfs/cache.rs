@@ -80,7 +80,7 @@ impl FrameCache {
             return load().map(Arc::new);
         };
         let slot = {
-            let mut sh = crate::sync::lock(&home);
+            let mut sh = crate::sync::lock(home);
             if let Some((slot, _)) = sh.lru.get(&k) {
                 slot.clone()
             } else {
@@ -108,7 +108,7 @@ impl FrameCache {
             }
             Err(e) => {
                 drop(data);
-                let mut sh = crate::sync::lock(&home);
+                let mut sh = crate::sync::lock(home);
                 if let Some((_, n)) = sh.lru.pop(&k) {
                     sh.bytes -= n;
                 }
@@ -127,7 +127,7 @@ impl FrameCache {
         let Some((home, _)) = self.home(k, size) else {
             return false;
         };
-        let sh = crate::sync::lock(&home);
+        let sh = crate::sync::lock(home);
         sh.lru
             .peek(k)
             .is_some_and(|(slot, _)| slot.data.try_lock().is_ok_and(|d| d.is_some()))
@@ -137,7 +137,7 @@ impl FrameCache {
         self.shards
             .iter()
             .chain(std::iter::once(&self.big))
-            .map(|s| crate::sync::lock(&s).bytes)
+            .map(|s| crate::sync::lock(s).bytes)
             .sum()
     }
 }
