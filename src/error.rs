@@ -113,14 +113,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// An I/O error as one plain clause with what to do where that is clear: no `(os
 /// error N)`, and a full disk, a read-only filesystem or a refused permission said so.
 pub fn describe(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+    use std::io::ErrorKind;
+    match (e.raw_os_error(), e.kind()) {
+        (Some(libc::ENOSPC | libc::EDQUOT), _)
+        | (_, ErrorKind::StorageFull | ErrorKind::QuotaExceeded) => {
             return "the disk is full (no space left on the device); free space on it and run again".into()
         }
-        Some(libc::EROFS) => {
+        (Some(libc::EROFS), _) | (_, ErrorKind::ReadOnlyFilesystem) => {
             return "the filesystem is read-only; writing commands need it writable".into()
         }
-        Some(libc::EACCES) | Some(libc::EPERM) => {
+        (Some(libc::EACCES | libc::EPERM), _) | (_, ErrorKind::PermissionDenied) => {
             return "permission denied; run strata as the user that owns the repository (usually root)".into()
         }
         _ => {}

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod any_repository;
 mod config_errors;
 mod crash;
 mod diff;
