@@ -277,3 +277,88 @@ fn set_file(db: &Path, id: i64, file: &str) {
         ),
     );
 }
+
+/// Turns the one event of `s` into `n` events (catalog rows copied, archives hard
+/// links), as a repository that ran for years would hold.
+fn many_events(s: &Scratch, n: i64) -> Vec<strata::model::Event> {
+    let ev = s.events().pop().unwrap();
+    let db = s.repo().join("catalog.sqlite3");
+    sql(
+        &db,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+             INSERT INTO events (id, host, start_time, end_time, completed, bytes, file, sha256, error, warnings, info, binlog_only)
+             SELECT i, host, start_time + i, end_time + i, completed, bytes, replace(file, '_1.tar', '_' || i || '.tar'), sha256, error, warnings, info, binlog_only
+             FROM events, n WHERE events.id = 1;
+             INSERT INTO members (event_id, path, source, kind, tar_offset, compressed_size, size, sha256, blake3, mode, mtime, uid, gid, link_target)
+             SELECT e.id, m.path, m.source, m.kind, m.tar_offset, m.compressed_size, m.size, m.sha256, m.blake3, m.mode, m.mtime, m.uid, m.gid, m.link_target
+             FROM members m, events e WHERE m.event_id = 1 AND e.id > 1;
+             INSERT INTO frames (member_id, idx, offset, compressed_size, uoffset, size)
+             SELECT m2.id, f.idx, f.offset, f.compressed_size, f.uoffset, f.size
+             FROM frames f JOIN members m1 ON f.member_id = m1.id AND m1.event_id = 1
+             JOIN members m2 ON m2.path = m1.path AND m2.event_id > 1;
+             UPDATE counters SET value = {n} WHERE name = 'last_event_id';"
+        ),
+    );
+    let tar = s.repo().join(&ev.file);
+    for i in 2..=n {
+        let name = ev.file.replace("_1.tar", &format!("_{i}.tar"));
+        std::fs::hard_link(&tar, s.repo().join(name)).unwrap();
+    }
+    // Event 1's own archive a file of its own again (one link, like any archive).
+    let copy = tar.with_extension("copy");
+    std::fs::copy(&tar, &copy).unwrap();
+    std::fs::rename(&copy, &tar).unwrap();
+    s.events()
+}
+
+fn open_fds(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn one_mount_reads_two_thousand_archives_with_few_descriptors_and_lets_pruned_ones_go() {
+    if !mount::available() {
+        return;
+    }
+    let s = Scratch::new();
+    let (member, bytes) = repo_with_an_event(&s, &s.repo());
+    let events = many_events(&s, 2000);
+    assert_eq!(events.len(), 2000);
+    let m = mount::Mounted::new(&s.config(), &s.path().join("mnt"));
+    // Far fewer descriptors than archives: the mount must not keep each one open.
+    let limit = Command::new("prlimit")
+        .arg(format!("--pid={}", m.pid()))
+        .arg("--nofile=256:256")
+        .status()
+        .unwrap();
+    assert!(limit.success());
+    for ev in &events {
+        let dir = format!("{}/{}", &ev.file[..7], ev.id);
+        let got = std::fs::read(m.dir.join(dir).join(&member))
+            .unwrap_or_else(|e| panic!("event {}: {e}", ev.id));
+        assert_eq!(got, bytes, "event {}", ev.id);
+    }
+    let held = open_fds(m.pid());
+    assert!(held.len() < 200, "{} descriptors open", held.len());
+    // A forgotten event's archive is let go: its space comes back while mounted.
+    let first = &events[0];
+    let dir = format!("{}/{}", &first.file[..7], first.id);
+    let other = member.replace("a.txt", "b.bin");
+    std::fs::read(m.dir.join(dir).join(&other)).unwrap();
+    assert!(open_fds(m.pid()).iter().any(|p| p.ends_with(&first.file)));
+    s.cmd(&["forget", "1"]).assert().code(0);
+    let ev = &events[5];
+    let dir = format!("{}/{}", &ev.file[..7], ev.id);
+    std::fs::read(m.dir.join(dir).join(&other)).unwrap();
+    let deleted: Vec<String> = open_fds(m.pid())
+        .into_iter()
+        .filter(|p| p.contains("(deleted)"))
+        .collect();
+    assert!(deleted.is_empty(), "{deleted:?}");
+}

@@ -39,6 +39,16 @@ impl LocalStore {
             }
             open.pop(name);
         }
+        // Files removed since they were opened (pruned, forgotten) are let go now, so
+        // that their space comes back while the mount runs.
+        let gone: Vec<String> = open
+            .iter()
+            .filter(|(_, f)| f.metadata().is_ok_and(|m| m.nlink() == 0))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            open.pop(&k);
+        }
         let f = Arc::new(File::open(self.root.join(name))?);
         open.put(name.to_string(), f.clone());
         Ok(f)
