@@ -362,3 +362,120 @@ fn one_mount_reads_two_thousand_archives_with_few_descriptors_and_lets_pruned_on
         .collect();
     assert!(deleted.is_empty(), "{deleted:?}");
 }
+
+/// Every path under `dir` with its bytes (files) and modification time.
+fn tree(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>, std::time::SystemTime)> {
+    let mut v: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let md = e.metadata().unwrap();
+            let bytes = md.is_file().then(|| std::fs::read(e.path()).unwrap());
+            (e.path().to_path_buf(), bytes, md.modified().unwrap())
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn a_dry_run_changes_nothing_and_verify_reports_an_interrupted_removal() {
+    let s = Scratch::new();
+    repo_with_an_event(&s, &s.repo());
+    s.cmd(&["backup"]).assert().code(0);
+    s.cmd(&["backup"]).assert().code(0);
+    // Event 1's removal was cut short: marked deleting, its archive gone, the rest there.
+    let ev = s.events().remove(0);
+    sql(
+        &s.repo().join("catalog.sqlite3"),
+        "UPDATE events SET completed = 4 WHERE id = 1",
+    );
+    std::fs::remove_file(s.repo().join(&ev.file)).unwrap();
+    let before = tree(s.path());
+    for args in [
+        vec!["prune", "--keep-last", "1", "--dry-run"],
+        vec!["forget", "2", "--dry-run"],
+    ] {
+        let out = s.cmd(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr_of(&out));
+        let after = tree(s.path());
+        let changed: Vec<_> = after
+            .iter()
+            .filter(|a| !before.contains(a))
+            .map(|a| a.0.clone())
+            .chain(
+                before
+                    .iter()
+                    .filter(|b| !after.contains(b))
+                    .map(|b| b.0.clone()),
+            )
+            .collect();
+        assert!(changed.is_empty(), "{args:?} changed {changed:?}");
+    }
+    let out = s.cmd(&["verify", "--all"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr_of(&out)
+    );
+    assert!(
+        text.contains("event 1: its removal was interrupted"),
+        "{text}"
+    );
+    // The next real run finishes it, and verify is content again.
+    s.cmd(&["prune", "--keep-last", "5"]).assert().code(0);
+    s.cmd(&["verify", "--all"]).assert().code(0);
+}
+
+#[test]
+fn an_empty_repository_path_or_a_config_without_sources_is_refused() {
+    let s = Scratch::new();
+    std::fs::write(s.config(), "repository = \"\"\n").unwrap();
+    let out = s.cmd(&["config", "check"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr_of(&out).contains("key `repository`"),
+        "{}",
+        stderr_of(&out)
+    );
+    s.write_config("");
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr_of(&out).contains("names no [[source]]"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(!s.repo().join("catalog.sqlite3").exists());
+    let out = s.cmd(&["verify", "--remote"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr_of(&out).contains("no [[target]]"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn a_metrics_file_that_cannot_be_written_makes_the_backup_exit_1() {
+    let s = Scratch::new();
+    let d = s.path().join("d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("x"), b"x").unwrap();
+    let blocked = s.path().join("metrics-is-a-dir");
+    std::fs::create_dir_all(&blocked).unwrap();
+    s.write_config(&format!(
+        "metrics_file = {:?}\n{}",
+        blocked.display().to_string(),
+        files_source("f", &[&d])
+    ));
+    let out = s.cmd(&["backup"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("metrics_file"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(s.events().len(), 1);
+}

@@ -51,8 +51,33 @@ impl Catalog {
         Self::read_file(&path)
     }
 
+    /// Whether `repo` holds a catalog this user can read, without opening it; the error
+    /// says what is wrong.
+    pub fn check(repo: &Path) -> Result<()> {
+        check_readable(repo, &repo.join(FILE_NAME))
+    }
+
+    /// [`Catalog::read`] that leaves not even SQLite's `-wal` and `-shm` files behind
+    /// when no writer has the catalog open (dry runs change nothing, ever). While a
+    /// writer has it open, its log is read as any reader does.
+    pub fn read_untouched(repo: &Path) -> Result<Self> {
+        let path = repo.join(FILE_NAME);
+        check_readable(repo, &path)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if Path::new(&wal).exists() {
+            return Self::read_file(&path);
+        }
+        Self::read_with(&path, &["immutable=1"])
+    }
+
     /// [`Catalog::read`] of the catalog file at `path`.
     pub fn read_file(path: &Path) -> Result<Self> {
+        Self::read_with(path, &["mode=ro", "immutable=1"])
+    }
+
+    /// Opens `path` read-only with the first of `modes` (URI parameters) that works.
+    fn read_with(path: &Path, modes: &[&str]) -> Result<Self> {
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
@@ -76,15 +101,25 @@ impl Catalog {
             Ok(cat)
         };
         let file = uri_path(path);
-        let cat = match open(format!("file:{file}?mode=ro")) {
-            Ok(c) => c,
-            // A catalog in WAL mode needs its `-shm` index, which a read-only filesystem
-            // or a full disk cannot give: read the file as it is, unchanging.
-            Err(first) => open(format!("file:{file}?immutable=1")).map_err(|_| Error::Catalog {
-                path: path.to_path_buf(),
-                message: format!("cannot be read: {first}"),
-            })?,
-        };
+        // A catalog in WAL mode needs its `-shm` index, which a read-only filesystem or
+        // a full disk cannot give: then it is read as it is, unchanging (immutable).
+        let mut first = None;
+        let mut opened = None;
+        for mode in modes {
+            match open(format!("file:{file}?{mode}")) {
+                Ok(c) => {
+                    opened = Some(c);
+                    break;
+                }
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        let cat = opened.ok_or_else(|| Error::Catalog {
+            path: path.to_path_buf(),
+            message: format!("cannot be read: {}", first.unwrap_or_default()),
+        })?;
         if cat.version().map_err(|e| cat.err(e))? < schema::VERSION {
             // An older schema is upgraded by the first writer; until then read it as
             // one (which a read-only repository cannot do).

@@ -9,6 +9,12 @@ use std::io::IsTerminal;
 
 pub fn run(env: Env) -> Result<u8> {
     let config = env.config.expect("backup loads the config");
+    if config.sources.is_empty() {
+        return Err(crate::error::Error::NotFound(format!(
+            "{} names no [[source]]: there is nothing to back up; add one (README, \"Use\")",
+            config.path.display()
+        )));
+    }
     let notify = config.notify.clone();
     let notify_on_success = config.notify_on_success;
     let targets = config.targets.clone();
@@ -96,7 +102,9 @@ pub fn run(env: Env) -> Result<u8> {
             crate::ops::metrics::gather(&env.repo, &host, &source_names, &targets, r, code)
                 .and_then(|m| crate::ops::metrics::write(path, &m));
         if let Err(e) = written {
-            eprintln!("strata: metrics: {e}");
+            // The backup stands; a monitoring file that was not written is a warning.
+            eprintln!("strata: warning: metrics_file: {e}");
+            code = code.max(exit::WARN);
         }
     }
     report.map(|_| code)

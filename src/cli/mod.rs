@@ -322,6 +322,11 @@ impl Env {
         crate::catalog::Catalog::read(&self.repo)
     }
 
+    /// Whether the repository holds a readable catalog (nothing is opened).
+    pub fn check_catalog(&self) -> Result<()> {
+        crate::catalog::Catalog::check(&self.repo)
+    }
+
     /// The configured targets (none when no config was loaded).
     pub fn targets(&self) -> &[crate::store::TargetSpec] {
         self.config

@@ -59,7 +59,7 @@ impl KeepArgs {
 }
 
 pub fn prune(env: &Env, keep: &KeepArgs, dry_run: bool, as_json: bool) -> Result<u8> {
-    env.catalog()?;
+    env.check_catalog()?;
     let policy = match (keep.policy(), env.config.as_ref().and_then(|c| c.retention.clone())) {
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => {
@@ -110,7 +110,7 @@ pub fn prune(env: &Env, keep: &KeepArgs, dry_run: bool, as_json: bool) -> Result
 }
 
 pub fn forget(env: &Env, ids: &[i64], dry_run: bool) -> Result<u8> {
-    env.catalog()?;
+    env.check_catalog()?;
     let events = prune::forget(&env.repo, ids, dry_run)?;
     for ev in &events {
         let what = if dry_run { "would forget" } else { "forgot" };

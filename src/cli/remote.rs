@@ -45,7 +45,7 @@ pub fn upload(env: &Env, target: Option<&str>) -> Result<u8> {
             "the config names no [[target]]; add one (README, \"Off-site copies\")".into(),
         ));
     }
-    env.catalog()?;
+    env.check_catalog()?;
     let reports = upload::run(&env.repo, env.targets(), target)?;
     Ok(if report_uploads(&reports) {
         exit::OK
@@ -137,6 +137,11 @@ impl Drop for CopyChecker<'_> {
 }
 
 pub fn verify(env: &Env, id: Option<EventRef>, as_json: bool, target: Option<&str>) -> Result<u8> {
+    if env.targets().is_empty() {
+        return Err(Error::NotFound(
+            "the config names no [[target]]: there is no copy to verify; `strata verify` checks the local archives".into(),
+        ));
+    }
     let cat = env.catalog()?;
     // Without an id, every copy on every selected target (`--all` says the same).
     let wanted = match id {

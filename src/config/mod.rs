@@ -262,6 +262,13 @@ impl Config {
             return Err(cx.err(key_line("host"), "host", "must not be empty"));
         }
         let base = path.parent().unwrap_or(Path::new("."));
+        if raw.repository.as_os_str().is_empty() {
+            return Err(cx.err(
+                key_line("repository"),
+                "repository",
+                "must name the repository's directory (e.g. \"/var/backups/strata\")",
+            ));
+        }
         let repository = base.join(&raw.repository);
 
         let mut sources: Vec<Box<dyn Source>> = Vec::new();

@@ -157,6 +157,10 @@ pub fn finish_interrupted(repo: &Path, cat: &Catalog) -> Result<Vec<i64>> {
 
 /// Applies `policy` (only reports, with `dry_run`); returns every decision.
 pub fn run(repo: &Path, policy: &KeepPolicy, dry_run: bool) -> Result<Vec<Decision>> {
+    if dry_run {
+        // A dry run changes nothing, ever: no lock file, no finished removal.
+        return plan(repo, &Catalog::read_untouched(repo)?, policy);
+    }
     let _lock = RepoLock::acquire(repo)?;
     let cat = Catalog::open(repo)?;
     finish_interrupted(repo, &cat)?;
@@ -173,8 +177,16 @@ pub fn run(repo: &Path, policy: &KeepPolicy, dry_run: bool) -> Result<Vec<Decisi
 
 /// `strata forget ID...`: removes the given events (not a running one).
 pub fn forget(repo: &Path, ids: &[i64], dry_run: bool) -> Result<Vec<Event>> {
-    let _lock = RepoLock::acquire(repo)?;
-    let cat = Catalog::open(repo)?;
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(RepoLock::acquire(repo)?)
+    };
+    let cat = if dry_run {
+        Catalog::read_untouched(repo)?
+    } else {
+        Catalog::open(repo)?
+    };
     let mut events = Vec::new();
     for &id in ids {
         let ev = cat.event(id)?.ok_or_else(|| {

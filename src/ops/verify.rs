@@ -159,6 +159,15 @@ pub fn repository(repo: &Path, cat: &Catalog) -> Result<Vec<String>> {
             out.push(format!("event {}: its archive {} is missing", e.id, e.file));
         }
     }
+    for e in events
+        .values()
+        .filter(|e| e.completed == crate::model::DELETING)
+    {
+        out.push(format!(
+            "event {}: its removal was interrupted (it is `deleting`, some of its files may remain); the next `strata backup`, `prune` or `forget` finishes it",
+            e.id
+        ));
+    }
     out.extend(loose_modes(repo));
     out.sort();
     Ok(out)
