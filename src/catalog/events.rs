@@ -37,6 +37,18 @@ impl Catalog {
     /// Inserts a running event and returns its id: greater than every id the catalog
     /// ever handed out and than `floor` (the highest id found among the repository's
     /// files), so that no id, and no archive name, is ever reused.
+    /// The highest event id ever handed out (rows and the counter; 0 for none).
+    pub fn last_event_id(&self) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM events), 0),
+                            COALESCE((SELECT value FROM counters WHERE name = 'last_event_id'), 0))",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     pub fn begin_event(&mut self, host: &str, start_time: i64, floor: i64) -> Result<i64> {
         let path = self.path.clone();
         let plain = |e: rusqlite::Error| Self::plain(&path, e);
@@ -221,6 +233,29 @@ impl Catalog {
     /// All events, oldest first.
     pub fn events(&self) -> Result<Vec<Event>> {
         self.query_events(&format!("SELECT {COLUMNS} FROM events ORDER BY id"), [])
+    }
+
+    /// The `n`-th newest readable (complete or partial) event, and how many there are
+    /// when there is none: `latest~n` by one index walk, not a read of every event.
+    pub fn latest_readable(&self, n: usize) -> Result<std::result::Result<Event, i64>> {
+        let found = self.query_events(
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE completed IN (?1, ?2) ORDER BY id DESC LIMIT 1 OFFSET ?3"
+            ),
+            rusqlite::params![crate::model::COMPLETE, crate::model::PARTIAL, n as i64],
+        )?;
+        if let Some(ev) = found.into_iter().next() {
+            return Ok(Ok(ev));
+        }
+        let count: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE completed IN (?1, ?2)",
+                [crate::model::COMPLETE, crate::model::PARTIAL],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(Err(count))
     }
 
     /// Events still marked running.

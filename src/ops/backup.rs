@@ -46,16 +46,18 @@ pub fn crash_point(point: &str) {
     }
 }
 
-/// Archives (files named as strata names them) that the catalog does not list: the
-/// catalog was lost or replaced, so a run refuses and says how to bring them back.
+/// Archives (files named as strata names them) with ids the catalog never handed out:
+/// the catalog was lost or replaced, so a run refuses and says how to bring them back.
+/// Only the recent months are looked at (new archives are there), so a run costs the
+/// same in a repository of 100,000 events as in one of ten.
 fn refuse_unknown_archives(repo: &Path, cat: &Catalog) -> Result<()> {
-    let known: std::collections::HashSet<String> =
-        cat.events()?.into_iter().map(|e| e.file).collect();
-    let unknown: Vec<String> = layout::event_files(repo)
+    let last = cat.last_event_id()?;
+    let mut unknown: Vec<String> = layout::recent_event_files(repo)
         .into_iter()
-        .filter(|f| f.suffix == ".tar" && !known.contains(&f.rel))
+        .filter(|f| f.suffix == ".tar" && f.id > last)
         .map(|f| f.rel)
         .collect();
+    unknown.sort();
     if let Some(first) = unknown.first() {
         return Err(Error::Other(format!(
             "{} archive(s) in {} are not in the catalog (first: {first}); the catalog was lost or replaced. Run `strata reindex` to rebuild it from the archives (move out of the repository any archive it reports as unreadable), then back up again",
@@ -152,7 +154,7 @@ pub fn run(plan: Plan) -> Result<Report> {
     refuse_unknown_archives(&plan.repo, &cat)?;
 
     let start = chrono::Utc::now().timestamp();
-    let id = cat.begin_event(&plan.host, start, layout::max_id_on_disk(&plan.repo))?;
+    let id = cat.begin_event(&plan.host, start, layout::recent_event_files(&plan.repo).iter().map(|f| f.id).max().unwrap_or(0))?;
     let file = archive_name(&plan.host, start, id);
     cat.set_event_file(id, &file)?;
     let tar = plan.repo.join(&file);

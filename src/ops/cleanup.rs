@@ -77,15 +77,20 @@ pub fn leftovers(repo: &Path, cat: &mut Catalog) -> Result<Vec<String>> {
     for id in super::prune::finish_interrupted(repo, cat)? {
         done.push(format!("event {id}: finished its interrupted removal"));
     }
-    for entry in walkdir::WalkDir::new(repo)
-        .max_depth(3)
+    // Leftovers are only where runs write: the top (spools) and the recent months.
+    let top = walkdir::WalkDir::new(repo).min_depth(1).max_depth(1);
+    let months = layout::recent_months(repo)
         .into_iter()
-        .flatten()
+        .map(|m| walkdir::WalkDir::new(repo.join(m)).min_depth(1).max_depth(1));
+    for entry in std::iter::once(top)
+        .chain(months)
+        .flat_map(|w| w.into_iter().flatten())
     {
         let name = entry.file_name().to_string_lossy();
+        let in_month = entry.path().parent() != Some(repo);
         let stray = (entry.file_type().is_file()
-            && (name.ends_with(".partial") || (entry.depth() == 3 && name.ends_with(".tmp"))))
-            || (entry.depth() == 1 && entry.file_type().is_dir() && name.starts_with(".spool-"));
+            && (name.ends_with(".partial") || (in_month && name.ends_with(".tmp"))))
+            || (!in_month && entry.file_type().is_dir() && name.starts_with(".spool-"));
         if stray {
             let p = entry.path();
             let r = if entry.file_type().is_dir() {

@@ -146,6 +146,59 @@ pub fn max_id_on_disk(repo: &Path) -> i64 {
     event_files(repo).iter().map(|f| f.id).max().unwrap_or(0)
 }
 
+/// Sorted names of `dir`'s subdirectories that are `digits` decimal digits long.
+fn numbered_dirs(dir: &Path, digits: usize) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.len() == digits && n.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The `YYYY/MM` directories a run writes in or may have left files in: the two latest
+/// by name and the current month's. What a run looks at, so that its cost stays flat
+/// however many months the repository holds.
+pub fn recent_months(repo: &Path) -> Vec<String> {
+    let mut months = Vec::new();
+    for year in numbered_dirs(repo, 4).iter().rev().take(2) {
+        for month in numbered_dirs(&repo.join(year), 2) {
+            months.push(format!("{year}/{month}"));
+        }
+    }
+    months.sort();
+    let mut recent: Vec<String> = months.into_iter().rev().take(2).collect();
+    let now = Local::now().format("%Y/%m").to_string();
+    if repo.join(&now).is_dir() && !recent.contains(&now) {
+        recent.push(now);
+    }
+    recent
+}
+
+/// The event files of [`recent_months`].
+pub fn recent_event_files(repo: &Path) -> Vec<EventFile> {
+    let mut out = Vec::new();
+    for month in recent_months(repo) {
+        for e in std::fs::read_dir(repo.join(&month)).into_iter().flatten().flatten() {
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            if let Some((id, suffix)) = parse(&name) {
+                out.push(EventFile {
+                    rel: format!("{month}/{name}"),
+                    id,
+                    suffix,
+                });
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -56,18 +56,11 @@ pub fn find_event(cat: &Catalog, r: EventRef) -> Result<Event> {
     let id = match r {
         EventRef::Id(id) => id,
         EventRef::Latest(n) => {
-            let readable: Vec<Event> = cat
-                .events()?
-                .into_iter()
-                .filter(|e| e.is_readable())
-                .collect();
-            let ev = readable.iter().rev().nth(n).ok_or_else(|| {
+            return cat.latest_readable(n)?.map_err(|count| {
                 Error::NotFound(format!(
-                    "there is no latest~{n}: the catalog holds {} complete events; `strata list` shows them",
-                    readable.len()
+                    "there is no latest~{n}: the catalog holds {count} complete events; `strata list` shows them"
                 ))
-            })?;
-            return Ok(ev.clone());
+            });
         }
     };
     cat.event(id)?.ok_or_else(|| {
