@@ -90,7 +90,7 @@ done
 printf '%-44s %8d ms\n' "mount to first listing" "$first_ms"
 # Per-run overhead: a backup of one small file at N events against the same on a
 # repository of one event (each run adds an event; that is what cron does).
-ms "strata cat latest (at $SCALE_EVENTS events)" "$STRATA" --config "$SCONF" cat latest "etc$WORK/scale-src/a.txt"
+ms "strata show latest (at $SCALE_EVENTS events)" "$STRATA" --config "$SCONF" show latest
 ms "strata backup of one file (at $SCALE_EVENTS events)" "$STRATA" --config "$SCONF" -q backup; big_ms=$ms
 SREPO1="$WORK/scale-repo1"
 rm -rf "$SREPO1"

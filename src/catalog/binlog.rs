@@ -209,7 +209,18 @@ impl Catalog {
     /// starts. A probe per source, however many events there are.
     pub fn latest_snapshots(&self) -> Result<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
-        for s in self.strings("SELECT DISTINCT source FROM binlog_ranges", [])? {
+        // The sources by a skip scan of the primary key: one probe per source, not a
+        // pass over every range.
+        let sources = self.strings(
+            "WITH RECURSIVE s(x) AS (
+                 SELECT MIN(source) FROM binlog_ranges
+                 UNION ALL
+                 SELECT (SELECT MIN(source) FROM binlog_ranges WHERE source > s.x) FROM s
+                 WHERE s.x IS NOT NULL)
+             SELECT x FROM s WHERE x IS NOT NULL",
+            [],
+        )?;
+        for s in sources {
             let Some((_, snapshot)) = self.latest_snapshot(&s)? else {
                 continue;
             };

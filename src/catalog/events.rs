@@ -260,9 +260,14 @@ impl Catalog {
 
     /// Events still marked running.
     pub fn running_events(&self) -> Result<Vec<Event>> {
+        self.events_in_state(RUNNING)
+    }
+
+    /// Events whose `completed` is `state`, by the index on it.
+    pub fn events_in_state(&self, state: i64) -> Result<Vec<Event>> {
         self.query_events(
             &format!("SELECT {COLUMNS} FROM events WHERE completed = ?1 ORDER BY id"),
-            [RUNNING],
+            [state],
         )
     }
 

@@ -154,7 +154,15 @@ pub fn run(plan: Plan) -> Result<Report> {
     refuse_unknown_archives(&plan.repo, &cat)?;
 
     let start = chrono::Utc::now().timestamp();
-    let id = cat.begin_event(&plan.host, start, layout::recent_event_files(&plan.repo).iter().map(|f| f.id).max().unwrap_or(0))?;
+    let id = cat.begin_event(
+        &plan.host,
+        start,
+        layout::recent_event_files(&plan.repo)
+            .iter()
+            .map(|f| f.id)
+            .max()
+            .unwrap_or(0),
+    )?;
     let file = archive_name(&plan.host, start, id);
     cat.set_event_file(id, &file)?;
     let tar = plan.repo.join(&file);

@@ -79,9 +79,11 @@ pub fn leftovers(repo: &Path, cat: &mut Catalog) -> Result<Vec<String>> {
     }
     // Leftovers are only where runs write: the top (spools) and the recent months.
     let top = walkdir::WalkDir::new(repo).min_depth(1).max_depth(1);
-    let months = layout::recent_months(repo)
-        .into_iter()
-        .map(|m| walkdir::WalkDir::new(repo.join(m)).min_depth(1).max_depth(1));
+    let months = layout::recent_months(repo).into_iter().map(|m| {
+        walkdir::WalkDir::new(repo.join(m))
+            .min_depth(1)
+            .max_depth(1)
+    });
     for entry in std::iter::once(top)
         .chain(months)
         .flat_map(|w| w.into_iter().flatten())

@@ -183,7 +183,11 @@ pub fn recent_months(repo: &Path) -> Vec<String> {
 pub fn recent_event_files(repo: &Path) -> Vec<EventFile> {
     let mut out = Vec::new();
     for month in recent_months(repo) {
-        for e in std::fs::read_dir(repo.join(&month)).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(repo.join(&month))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let Ok(name) = e.file_name().into_string() else {
                 continue;
             };

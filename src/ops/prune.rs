@@ -144,11 +144,7 @@ pub fn remove(repo: &Path, cat: &Catalog, ev: &Event, local_only: bool) -> Resul
 /// Finishes the removals a killed run left (events marked `deleting`).
 pub fn finish_interrupted(repo: &Path, cat: &Catalog) -> Result<Vec<i64>> {
     let mut done = Vec::new();
-    for ev in cat
-        .events()?
-        .into_iter()
-        .filter(|e| e.completed == DELETING)
-    {
+    for ev in cat.events_in_state(DELETING)? {
         remove(repo, cat, &ev, false)?;
         done.push(ev.id);
     }
