@@ -62,6 +62,21 @@ fn install_sh_puts_everything_in_place_and_keeps_an_edited_config() {
         let text = std::fs::read_to_string(r.join(f)).unwrap_or_default();
         assert!(text.contains(has), "{f}");
     }
+    // What is installed for every user has the system's modes (only the config is
+    // owner-only), so that anyone reads the man pages and runs the completions.
+    let mut loose = Vec::new();
+    for e in walkdir::WalkDir::new(r.join("usr")).into_iter().flatten() {
+        let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+        let want = if e.file_type().is_dir() || e.path().ends_with("bin/strata") {
+            0o755
+        } else {
+            0o644
+        };
+        if mode != want {
+            loose.push(format!("{} {mode:o}", e.path().display()));
+        }
+    }
+    assert!(loose.is_empty(), "{loose:?}");
     let man = Command::new("man")
         .env("MANPATH", r.join("usr/share/man"))
         .args(["-P", "cat", "strata"])

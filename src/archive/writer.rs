@@ -105,6 +105,8 @@ impl ArchiveWriter {
         }
         if self.pos - self.writeback >= 32 << 20 {
             use std::os::unix::io::AsRawFd;
+            // SAFETY: sync_file_range(2) on an open descriptor of `file`, which lives
+            // for the call; it only starts writeback of the given range.
             unsafe {
                 libc::sync_file_range(
                     file.as_raw_fd(),
@@ -281,6 +283,8 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
     let (a, b) = (c(from), c(to));
+    // SAFETY: `a` and `b` are NUL-terminated paths that outlive the call; renameat2(2)
+    // retains neither.
     let rc = unsafe {
         libc::renameat2(
             libc::AT_FDCWD,

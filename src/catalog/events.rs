@@ -37,15 +37,16 @@ impl Catalog {
     /// Inserts a running event and returns its id: greater than every id the catalog
     /// ever handed out and than `floor` (the highest id found among the repository's
     /// files), so that no id, and no archive name, is ever reused.
-    /// The highest event id ever handed out (rows and the counter; 0 for none).
-    pub fn last_event_id(&self) -> Result<i64> {
-        self.conn
-            .query_row(
-                "SELECT MAX(COALESCE((SELECT MAX(id) FROM events), 0),
-                            COALESCE((SELECT value FROM counters WHERE name = 'last_event_id'), 0))",
-                [],
-                |r| r.get(0),
-            )
+    /// The archive paths of the events with ids from `id` on (a range of the primary key).
+    pub fn files_from(&self, id: i64) -> Result<std::collections::HashSet<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT file FROM events WHERE id >= ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([id], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))
     }
 

@@ -370,10 +370,18 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<u8> {
-    // Everything strata writes (archives, sidecars, catalog, spool, schema_dir,
-    // restored temporaries) is owner-only, whatever the caller's umask.
-    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
+    // Man pages and completions are installed for every user: the system's modes.
+    // Everything else strata writes (archives, sidecars, catalog, spool, schema_dir,
+    // restored temporaries) is owner-only, whatever the caller's umask.
+    let mask = if matches!(cli.command, Command::Generate { .. }) {
+        0o022
+    } else {
+        0o077
+    };
+    // SAFETY: umask(2) only sets the process's file mode creation mask and cannot fail;
+    // it runs before any thread is started.
+    unsafe { libc::umask(mask) };
     init_logging(cli.verbose, cli.quiet);
     if let Command::Generate { what } = &cli.command {
         return generate(what);

@@ -9,6 +9,8 @@ use std::sync::Arc;
 /// returns a flag set when one arrives.
 pub fn watch() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
+    // SAFETY: `set` is a zeroed sigset_t initialised by sigemptyset before use; the
+    // mask is changed for this thread only, and the waiting thread owns its copy.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);

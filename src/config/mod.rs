@@ -205,6 +205,8 @@ impl Ctx<'_> {
 
 fn hostname() -> String {
     let mut buf = [0u8; 256];
+    // SAFETY: gethostname(2) writes at most `buf.len()` bytes into `buf`, which lives
+    // for the call.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
     if rc != 0 {
         return "localhost".into();

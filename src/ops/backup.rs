@@ -42,19 +42,27 @@ pub struct Report {
 /// tests can check that a crash at any step leaves no event marked complete wrongly.
 pub fn crash_point(point: &str) {
     if std::env::var("STRATA_CRASH_AT").is_ok_and(|p| p == point) {
+        // SAFETY: kill(2) on this process's own id with SIGKILL: the test hook's point.
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
 }
 
-/// Archives (files named as strata names them) with ids the catalog never handed out:
-/// the catalog was lost or replaced, so a run refuses and says how to bring them back.
-/// Only the recent months are looked at (new archives are there), so a run costs the
-/// same in a repository of 100,000 events as in one of ten.
+/// Archives (files named as strata names them) that the catalog does not list: the
+/// catalog was lost or replaced, or `reindex` could not read them, so a run refuses and
+/// says how to bring them back. Only the recent months are looked at (new archives are
+/// there), so a run costs the same in a repository of 100,000 events as in one of ten.
 fn refuse_unknown_archives(repo: &Path, cat: &Catalog) -> Result<()> {
-    let last = cat.last_event_id()?;
-    let mut unknown: Vec<String> = layout::recent_event_files(repo)
+    let recent: Vec<layout::EventFile> = layout::recent_event_files(repo)
         .into_iter()
-        .filter(|f| f.suffix == ".tar" && f.id > last)
+        .filter(|f| f.suffix == ".tar")
+        .collect();
+    let Some(oldest) = recent.iter().map(|f| f.id).min() else {
+        return Ok(());
+    };
+    let known = cat.files_from(oldest)?;
+    let mut unknown: Vec<String> = recent
+        .into_iter()
+        .filter(|f| !known.contains(&f.rel))
         .map(|f| f.rel)
         .collect();
     unknown.sort();

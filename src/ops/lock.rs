@@ -5,7 +5,6 @@
 use crate::error::{Error, IoContext, Result};
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 pub struct RepoLock {
@@ -21,13 +20,12 @@ impl RepoLock {
             .write(true)
             .open(&path)
             .ctx(|| format!("cannot open the lock file {}", path.display()))?;
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(Error::Locked(path));
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(path)),
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(Error::io(format!("cannot lock {}", path.display()), err))
             }
-            return Err(Error::io(format!("cannot lock {}", path.display()), err));
         }
         let _ = file.set_len(0);
         let _ = writeln!(file, "{}", std::process::id());

@@ -73,8 +73,10 @@ fn cpath(p: &Path) -> CString {
 /// Owner (as root only) and mtime, without following symlinks; mode for non-links.
 fn apply_meta(path: &Path, meta: &FileMeta, kind: MemberKind) -> Result<()> {
     let c = cpath(path);
+    // SAFETY: geteuid(2) reads the process's effective uid; it cannot fail.
     if unsafe { libc::geteuid() } == 0 {
-        unsafe { libc::lchown(c.as_ptr(), meta.uid, meta.gid) };
+        // Best effort, as tar does: a file whose owner cannot be set keeps root's.
+        let _ = std::os::unix::fs::lchown(path, Some(meta.uid), Some(meta.gid));
     }
     if kind != MemberKind::Symlink {
         use std::os::unix::fs::PermissionsExt;
@@ -86,6 +88,8 @@ fn apply_meta(path: &Path, meta: &FileMeta, kind: MemberKind) -> Result<()> {
         tv_nsec: 0,
     };
     let times = [ts, ts];
+    // SAFETY: `c` is a NUL-terminated path that outlives the call and `times` holds the
+    // two timespecs utimensat(2) reads; nothing is retained after it returns.
     let rc = unsafe {
         libc::utimensat(
             libc::AT_FDCWD,

@@ -109,6 +109,7 @@ impl Source for CommandSource {
             }
             lines
         });
+        // SAFETY: getuid(2) and getgid(2) read the process's ids; they cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         let meta = FileMeta {
             mode: 0o640,

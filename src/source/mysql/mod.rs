@@ -105,6 +105,7 @@ struct Db {
 
 /// Metadata of a member made by this source: the dumping user's, mode 0640, now.
 pub(super) fn meta() -> FileMeta {
+    // SAFETY: getuid(2) and getgid(2) read the process's ids; they cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     FileMeta {
         mode: 0o640,
