@@ -1,5 +1,5 @@
 //! strata: backups of MySQL/MariaDB, files and dump commands into indexed, compressed
-//! archives with a SQLite catalog. Layers (DESIGN.md): L0 `error`, `model`, `format`, `sync`;
+//! archives with a SQLite catalog. Layers (DESIGN.md): L0 `error`, `model`, `format`, `sync`, `units`;
 //! L1 `archive`, `catalog`, `store`, `source`; L2 `ops`; L3 `config`, `cli`.
 
 pub mod archive;
@@ -14,4 +14,5 @@ pub mod ops;
 pub mod source;
 pub mod store;
 pub mod sync;
+pub mod units;
 pub mod vfs;

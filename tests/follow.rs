@@ -176,3 +176,59 @@ fn binlog_follow_survives_sigkill_and_a_server_restart_and_load_stops_at_each_mo
         assert_eq!(&fingerprint_as(into, &target), want, "state at {stop:?}");
     }
 }
+
+#[test]
+fn binlog_events_get_the_same_notifier_metrics_and_retention_as_backups() {
+    let Some(db) = crate::support::mariadb::shared() else {
+        return;
+    };
+    let name = crate::mysql::fresh_db("finish");
+    db.root_sql(&format!(
+        "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.t (id INT PRIMARY KEY)"
+    ))
+    .unwrap();
+    let s = Scratch::new();
+    let told = s.path().join("told.txt");
+    let metrics = s.path().join("strata.prom");
+    let config = |retention: &str| {
+        s.write_config(&format!(
+            "notify_command = \"cat >> {}\"\nnotify_on_success = true\nmetrics_file = {:?}\n{retention}{}",
+            told.display(),
+            metrics.display().to_string(),
+            source(&s, db, &[&name], "binlogs = true")
+        ))
+    };
+    config("");
+    for _ in 0..3 {
+        s.cmd(&["backup"]).assert().code(0);
+    }
+    // Retention set now: the first binlog event applies it.
+    config("[retention]\nkeep_last = 2\n");
+    std::fs::remove_file(&metrics).unwrap();
+    for i in 0..3 {
+        db.root_sql(&format!("INSERT INTO `{name}`.t VALUES ({i})"))
+            .unwrap();
+        let out = s.cmd(&["binlog"]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        s.events().iter().all(|e| e.id != 1),
+        "retention did not run after the binlog events"
+    );
+    let text = std::fs::read_to_string(&told).unwrap();
+    assert_eq!(
+        text.matches("strata binlog on testhost: complete").count(),
+        3,
+        "{text}"
+    );
+    let prom = std::fs::read_to_string(&metrics).expect("binlog wrote the metrics file");
+    assert!(
+        prom.contains("strata_last_run_exit_code{host=\"testhost\"} 0"),
+        "{prom}"
+    );
+}

@@ -4,8 +4,66 @@
 use super::{fmt, Env};
 use crate::error::{exit, Result};
 use crate::ops::backup::{self, Plan};
+use crate::ops::finish::Finish;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
+
+/// The steps after each event, as `config` sets them.
+pub(super) fn finish(config: &crate::config::Config, command: &'static str) -> Finish {
+    Finish {
+        command,
+        repo: config.repository.clone(),
+        host: config.host.clone(),
+        targets: config.targets.clone(),
+        retention: config.retention.clone(),
+        notify: config.notify.clone(),
+        notify_on_success: config.notify_on_success,
+        metrics_file: config.metrics_file.clone(),
+        source_names: config
+            .sources
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
+    }
+}
+
+/// Runs the steps after an event (copies, retention, notifier, metrics), says how they
+/// went, and returns the run's exit code.
+pub(super) fn after_event(finish: &Finish, report: &Result<backup::Report>) -> u8 {
+    let copied = finish.copy_and_prune(report);
+    let uploaded = match &copied.uploads {
+        Ok(u) => super::remote::report_uploads(u),
+        Err(e) => {
+            eprintln!("strata: upload: {e}; `strata upload` retries");
+            false
+        }
+    };
+    let pruned = match &copied.pruned {
+        Ok(gone) => {
+            if !gone.is_empty() {
+                tracing::info!("[retention] removed events {gone:?}");
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("strata: retention: {e}");
+            false
+        }
+    };
+    let mut code = match report {
+        Ok(r) => outcome(&finish.repo, r, uploaded && pruned),
+        Err(e) => {
+            eprintln!("strata: error: {e}");
+            e.exit_code()
+        }
+    };
+    for w in finish.tell(report, &copied, code) {
+        // The event stands; a step after it that failed is a warning.
+        eprintln!("strata: warning: {w}");
+        code = code.max(exit::WARN);
+    }
+    code
+}
 
 pub fn run(env: Env) -> Result<u8> {
     let config = env.config.expect("backup loads the config");
@@ -15,17 +73,8 @@ pub fn run(env: Env) -> Result<u8> {
             config.path.display()
         )));
     }
-    let notify = config.notify.clone();
-    let notify_on_success = config.notify_on_success;
-    let targets = config.targets.clone();
-    let retention = config.retention.clone();
-    let metrics_file = config.metrics_file.clone();
-    let source_names: Vec<String> = config
-        .sources
-        .iter()
-        .map(|s| s.name().to_string())
-        .collect();
-    let host = config.host.clone();
+    let mut finish = finish(&config, "backup");
+    finish.repo = env.repo.clone();
     let bar = if std::io::stderr().is_terminal() && !env.quiet {
         let b = ProgressBar::new_spinner();
         b.set_style(
@@ -48,66 +97,8 @@ pub fn run(env: Env) -> Result<u8> {
         progress: &progress,
     });
     bar.finish_and_clear();
-    // The event is complete and durable: copy it (and whatever an earlier run left
-    // pending) off the machine.
-    let uploaded = targets.is_empty()
-        || report.is_err()
-        || match crate::ops::upload::run(&env.repo, &targets, None) {
-            Ok(r) => super::remote::report_uploads(&r),
-            Err(e) => {
-                eprintln!("strata: upload: {e}; `strata upload` retries");
-                false
-            }
-        };
-    // Then `[retention]`, only after a run that produced an event.
-    let pruned = match (&retention, &report) {
-        (Some(policy), Ok(r)) if r.event.is_readable() => {
-            match crate::ops::prune::run(&env.repo, policy, false) {
-                Ok(d) => {
-                    let gone: Vec<i64> = d.iter().filter(|d| !d.keep).map(|d| d.id).collect();
-                    if !gone.is_empty() {
-                        tracing::info!("[retention] removed events {gone:?}");
-                    }
-                    true
-                }
-                Err(e) => {
-                    eprintln!("strata: retention: {e}");
-                    false
-                }
-            }
-        }
-        _ => true,
-    };
-    let mut code = match &report {
-        Ok(r) => outcome(&env.repo, r, uploaded && pruned),
-        Err(e) => e.exit_code(),
-    };
-    // The notifier hears of every run that is not clean, and of clean ones on request.
-    if let Some(argv) = notify
-        .as_ref()
-        .filter(|_| code != exit::OK || notify_on_success)
-    {
-        let mut text = summary(&host, &env.repo, &report);
-        if !uploaded {
-            text += "upload: FAILED (the event is kept locally; `strata upload` retries)\n";
-        }
-        if let Some(w) = crate::ops::notify::send(argv, &text) {
-            tracing::warn!("{w}");
-            code = code.max(exit::WARN);
-        }
-    }
-    if let Some(path) = &metrics_file {
-        let r = report.as_ref().map_err(|_| ());
-        let written =
-            crate::ops::metrics::gather(&env.repo, &host, &source_names, &targets, r, code)
-                .and_then(|m| crate::ops::metrics::write(path, &m));
-        if let Err(e) = written {
-            // The backup stands; a monitoring file that was not written is a warning.
-            eprintln!("strata: warning: metrics_file: {e}");
-            code = code.max(exit::WARN);
-        }
-    }
-    report.map(|_| code)
+    // A run that made no event was said, with its exit code, by after_event.
+    Ok(after_event(&finish, &report))
 }
 
 /// Says how the run went (quiet on success) and returns its exit code.
@@ -178,52 +169,4 @@ pub fn dry_run(env: &Env) -> Result<u8> {
         println!("retention: {r:?}");
     }
     Ok(if failed == 0 { exit::OK } else { exit::ERROR })
-}
-
-/// The text a notifier gets: status first, then counts, sizes, duration, errors.
-fn summary(host: &str, repo: &std::path::Path, report: &Result<backup::Report>) -> String {
-    let mut s = String::new();
-    match report {
-        Ok(r) => {
-            let ev = &r.event;
-            let took = ev.end_time.unwrap_or(ev.start_time) - ev.start_time;
-            let status = if !r.failed.is_empty() {
-                "PARTIAL"
-            } else if r.warnings.is_empty() {
-                "complete"
-            } else {
-                "complete with warnings"
-            };
-            s += &format!("strata backup on {host}: {status}\n");
-            s += &format!(
-                "event: {}\narchive: {}\n",
-                ev.id,
-                repo.join(&ev.file).display()
-            );
-            s += &format!(
-                "members: {}\nsize: {} ({} stored)\nduration: {}\nwarnings: {}\n",
-                r.members,
-                fmt::size(r.size),
-                fmt::size(ev.bytes),
-                fmt::duration(took),
-                r.warnings.len()
-            );
-            for (k, v) in &ev.info {
-                s += &format!("{k}: {v}\n");
-            }
-            for f in &r.failed {
-                s += &format!("failed: {f}\n");
-            }
-            for w in r.warnings.iter().take(20) {
-                s += &format!("warning: {w}\n");
-            }
-        }
-        Err(e) => {
-            s += &format!(
-                "strata backup on {host}: FAILED\nrepository: {}\nerror: {e}\n",
-                repo.display()
-            );
-        }
-    }
-    s
 }

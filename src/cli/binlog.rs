@@ -26,25 +26,12 @@ pub fn run(env: Env, keep_following: bool) -> Result<u8> {
         Arc::new(AtomicBool::new(false))
     };
     let code = Cell::new(exit::OK);
-    let targets = &config.targets;
+    let mut finish = super::backup::finish(config, "binlog");
+    finish.repo = env.repo.clone();
+    // Every event goes through the same steps as a backup's: copies, retention,
+    // notifier, metrics.
     let after = |r: &Result<Report>| {
-        let c = match r {
-            Ok(r) => {
-                let uploaded = targets.is_empty()
-                    || match crate::ops::upload::run(&env.repo, targets, None) {
-                        Ok(u) => super::remote::report_uploads(&u),
-                        Err(e) => {
-                            eprintln!("strata: upload: {e}; `strata upload` retries");
-                            false
-                        }
-                    };
-                super::backup::outcome(&env.repo, r, uploaded)
-            }
-            Err(e) => {
-                eprintln!("strata: error: {e}");
-                e.exit_code()
-            }
-        };
+        let c = super::backup::after_event(&finish, r);
         code.set(code.get().max(c));
     };
     if keep_following {

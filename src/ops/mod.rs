@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod cleanup;
 pub mod diff;
+pub mod finish;
 pub mod follow;
 pub mod layout;
 pub mod load;
