@@ -91,6 +91,32 @@ t_replay=$(awk -v p="$t_pitr" -v s="$t_strata" 'BEGIN { printf "%.2f", p - s }')
 printf 'catch-up: %d transactions of 3 statements (%d MiB of binlog) replayed in about %s s (load --until %s s minus load %s s)\n' \
     "$WRITES" $((binlog_bytes >> 20)) "$t_replay" "$t_pitr" "$t_strata"
 lsql -N -e "SELECT COUNT(*) FROM pitr_src.ticks" | awk -v n="$WRITES" '{print "replayed rows:", $1, "of", n}'
-goal "binlog catch-up ($WRITES transactions)" "$t_replay s" "-" "-" "report" "-"
+# The peer: the same captured binlogs through `mariadb-binlog | mariadb`, on top of the
+# same load of event 1.
+fresh peer_src
+"$STRATA" --config "$WORK/load.toml" load 1 src --rename src=peer_src --threads 2 \
+    --to "127.0.0.1:$LPORT" --user bench --password-file "$WORK/load.pw" > /dev/null
+rm -rf "$WORK/peer-binlogs" && mkdir -p "$WORK/peer-binlogs"
+sqlite3 -separator ' ' "$WORK/load-repo/catalog.sqlite3" \
+    "SELECT event_id, path FROM members WHERE kind = 'binlog' ORDER BY event_id, path" |
+    while read -r id path; do
+        "$STRATA" --config "$WORK/load.toml" cat "$id" "$path" > "$WORK/peer-binlogs/$(printf %06d "$id")-${path##*/}"
+    done
+a=$(date +%s%N)
+mariadb-binlog --no-defaults --skip-gtid-strict-mode --stop-datetime="$until_t" --rewrite-db='src->peer_src' \
+    "$WORK"/peer-binlogs/* | lsql peer_src
+b=$(date +%s%N)
+t_peer=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+awk -v n="$WRITES" -v s="$t_replay" -v p="$t_peer" 'BEGIN {
+    printf "replay: strata %.0f transactions/s, mariadb-binlog | mariadb %.0f transactions/s (%.1fx)\n", n / s, n / p, p / s }'
+for t in ticks orders small_1; do
+    a=$(lsql -N -e "CHECKSUM TABLE pitr_src.$t" | awk '{print $2}')
+    b=$(lsql -N -e "CHECKSUM TABLE peer_src.$t" | awk '{print $2}')
+    [ "$a" = "$b" ] || { echo "replay differs from mariadb-binlog | mariadb on $t ($a vs $b)" >&2; exit 1; }
+done
+echo "checksums of ticks, orders, small_1 equal to the peer's"
+speed=$(awk -v s="$t_replay" -v p="$t_peer" 'BEGIN { printf "%.1f", p / s }')
+goal "binlog replay ($WRITES transactions)" "$t_replay s" "mariadb-binlog | mariadb: $t_peer s" \
+    "${speed}x faster" ">= 10x faster" "$(awk -v x="$speed" 'BEGIN { print (x >= 10) ? "yes" : "NO" }')"
 kill "$SERVER_PID"; wait "$SERVER_PID" 2> /dev/null || true
 trap - EXIT

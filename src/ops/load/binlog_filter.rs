@@ -34,7 +34,7 @@ pub struct Scope<'a> {
     /// the tool prints `use` only when a database is set, so a statement sent with none
     /// would look like one run in the last database printed. `None` for text without
     /// its files (tests): the printed `use` is followed then.
-    pub lookup: Option<&'a dyn Fn(usize, u64) -> Option<crate::format::binlog::EventAt>>,
+    pub lookup: Option<&'a (dyn Fn(usize, u64) -> Option<crate::format::binlog::EventAt> + Sync)>,
 }
 
 /// Why the filter stopped.
@@ -49,37 +49,6 @@ pub enum Stop {
 }
 
 const DELIMITER: &[u8] = b"/*!*/;";
-
-/// Where each event of the filtered script starts: `(line of the script, binlog
-/// position)`, so that an error the client reports "at line N" names the position.
-#[derive(Default, Debug)]
-pub struct Marks(Vec<(u64, String)>);
-
-impl Marks {
-    /// The binlog position of the event that holds script line `line`.
-    pub fn position_of(&self, line: u64) -> Option<&str> {
-        let i = self.0.partition_point(|(l, _)| *l <= line);
-        i.checked_sub(1).map(|i| self.0[i].1.as_str())
-    }
-}
-
-/// A writer that counts the lines it passed on.
-struct Counting<'a, W> {
-    inner: &'a mut W,
-    lines: u64,
-}
-
-impl<W: Write> Write for Counting<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 /// One statement of the tool's output: its comment lines and its text.
 #[derive(Default)]
@@ -149,21 +118,14 @@ impl Unit {
 }
 
 /// Copies the statements of `input` (the output of `mariadb-binlog`) that belong to the
-/// database of `scope` into `out`; records in `marks` where each event starts.
-pub fn filter<R: BufRead, W: Write>(
-    input: R,
-    out: &mut W,
-    scope: &Scope<'_>,
-    marks: &mut Marks,
-) -> Result<(), Stop> {
-    let mut out = Counting {
-        inner: out,
-        lines: 0,
-    };
+/// database of `scope` into `out`. Before the statements of each event it writes a
+/// [`super::apply::MARK`] comment naming the event's binlog position, so that a failing
+/// statement is named by where it came from.
+pub fn filter<R: BufRead, W: Write>(input: R, out: &mut W, scope: &Scope<'_>) -> Result<(), Stop> {
     let mut f = Filter {
         scope,
-        out: &mut out,
-        marks,
+        out,
+        marked: String::new(),
         tables: HashMap::new(),
         in_body: false,
         printed_db: None,
@@ -174,10 +136,11 @@ pub fn filter<R: BufRead, W: Write>(
     f.run(input)
 }
 
-struct Filter<'a, 's, 'o, W> {
+struct Filter<'a, 's, W> {
     scope: &'a Scope<'s>,
-    out: &'a mut Counting<'o, W>,
-    marks: &'a mut Marks,
+    out: &'a mut W,
+    /// The position the last mark named.
+    marked: String,
     /// Table ids of the row events so far, and their databases.
     tables: HashMap<u64, String>,
     /// Between `DELIMITER /*!*/;` and `DELIMITER ;`.
@@ -192,7 +155,7 @@ struct Filter<'a, 's, 'o, W> {
     file: usize,
 }
 
-impl<W: Write> Filter<'_, '_, '_, W> {
+impl<W: Write> Filter<'_, '_, W> {
     fn run<R: BufRead>(&mut self, mut input: R) -> Result<(), Stop> {
         let mut unit = Unit::default();
         let mut line = Vec::new();
@@ -257,17 +220,18 @@ impl<W: Write> Filter<'_, '_, '_, W> {
         lookup(self.file.checked_sub(1)?, self.at.trim().parse().ok()?)
     }
 
-    /// Notes that what is written next belongs to the current event.
-    fn mark(&mut self) {
-        let line = self.out.lines + 1;
+    /// Notes, in the script, that what is written next belongs to the current event.
+    fn mark(&mut self) -> Result<(), Stop> {
         let pos = self.position();
-        if self.marks.0.last().is_none_or(|(_, p)| *p != pos) {
-            self.marks.0.push((line, pos));
+        if self.marked != pos {
+            writeln!(self.out, "{}{pos}", super::apply::MARK).map_err(Stop::Io)?;
+            self.marked = pos;
         }
+        Ok(())
     }
 
     fn emit_use(&mut self, db: &str) -> Result<(), Stop> {
-        self.mark();
+        self.mark()?;
         if self.emitted_db != db {
             writeln!(self.out, "use {}/*!*/;", ident(db)).map_err(Stop::Io)?;
             self.emitted_db = db.to_string();
@@ -276,7 +240,7 @@ impl<W: Write> Filter<'_, '_, '_, W> {
     }
 
     fn emit(&mut self, unit: &Unit) -> Result<(), Stop> {
-        self.mark();
+        self.mark()?;
         for l in &unit.lines {
             self.out.write_all(l).map_err(Stop::Io)?;
         }
@@ -369,7 +333,7 @@ impl<W: Write> Filter<'_, '_, '_, W> {
     /// Writes `text` in place of `u`'s statement (its comments kept), in database `db`.
     fn emit_statement(&mut self, u: &Unit, db: &str, text: &[u8]) -> Result<(), Stop> {
         self.emit_use(db)?;
-        self.mark();
+        self.mark()?;
         for l in u.lines.iter().filter(|l| l.starts_with(b"#")) {
             self.out.write_all(l).map_err(Stop::Io)?;
         }
@@ -417,13 +381,8 @@ mod tests {
     use super::*;
 
     fn run(input: &str, old: &str, target: &str) -> Result<String, Stop> {
-        run_marked(input, old, target).map(|(s, _)| s)
-    }
-
-    fn run_marked(input: &str, old: &str, target: &str) -> Result<(String, Marks), Stop> {
         let mut out = Vec::new();
         let files = vec!["binlog.000001".to_string()];
-        let mut marks = Marks::default();
         filter(
             input.as_bytes(),
             &mut out,
@@ -434,21 +393,24 @@ mod tests {
                 files: &files,
                 lookup: None,
             },
-            &mut marks,
         )?;
-        Ok((String::from_utf8(out).unwrap(), marks))
+        Ok(String::from_utf8(out).unwrap())
     }
 
     #[test]
-    fn a_line_of_the_script_is_named_by_its_binlog_position() {
-        let (out, marks) = run_marked(LOG, "app2", "app2").unwrap();
-        let line = out
-            .lines()
+    fn each_event_of_the_script_is_named_by_its_binlog_position() {
+        let out = run(LOG, "app2", "app2").unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let at = lines
+            .iter()
             .position(|l| l.starts_with("DROP TABLE app2.gone"))
-            .unwrap() as u64
-            + 1;
-        assert_eq!(marks.position_of(line), Some("binlog.000001:1500"));
-        assert_eq!(marks.position_of(1), None);
+            .unwrap();
+        let mark = lines[..at]
+            .iter()
+            .rev()
+            .find(|l| l.starts_with(super::super::apply::MARK))
+            .unwrap();
+        assert_eq!(*mark, "# strata-at binlog.000001:1500");
     }
 
     const LOG: &str = "/*!50530 SET @@SESSION.PSEUDO_SLAVE_MODE=1*/;

@@ -9,6 +9,7 @@
 //! Safe by default: an existing table is refused before anything is written, unless
 //! `drop_existing`; a failure names the table and the statement.
 
+pub mod apply;
 pub mod binlog_filter;
 pub mod replay;
 pub mod tables;

@@ -12,6 +12,7 @@ use crate::model::{Event, MemberKind};
 use crate::ops::pitr;
 use crate::source::mysql::connect::{client_tool, Connect};
 use crate::store::Store;
+use mysql::prelude::Queryable;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -358,9 +359,10 @@ pub fn until(prepared: &Prepared, dbs: &[Db], c: &Connect) -> Result<()> {
     replay(&prepared.paths, prepared.time.as_deref(), dbs, c)
 }
 
-/// `mariadb-binlog [--stop-datetime] FILES | filter | mariadb`: the filter
+/// `mariadb-binlog [--stop-datetime] FILES | filter | apply`: the filter
 /// ([`super::binlog_filter`]) keeps every statement and row event of the database,
-/// whatever the session's default database was.
+/// whatever the session's default database was; [`super::apply`] sends them to the
+/// server many per packet, in one session.
 fn replay(
     paths: &[std::path::PathBuf],
     until: Option<&str>,
@@ -382,16 +384,23 @@ fn replay(
     if db.name != db.target {
         binlog.arg(format!("--rewrite-db={}->{}", db.name, db.target));
     }
+    let mut conn = c.connect()?;
+    let max_packet: Option<u64> = conn
+        .query_first("SELECT @@max_allowed_packet")
+        .map_err(|e| c.err(&e))?;
+    // Batches well under the packet limit; a statement larger than that goes alone.
+    let batch_bytes = (max_packet.unwrap_or(16 << 20) / 2).clamp(64 << 10, 8 << 20) as usize;
+    conn.query_drop(format!(
+        "USE {}",
+        crate::source::mysql::sql::ident(&db.target)
+    ))
+    .map_err(|e| c.err(&e))?;
     let mut reader = binlog
         .args(paths)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .ctx(|| "cannot run mariadb-binlog".into())?;
-    let cnf = c.defaults_file()?;
-    let mut load = client_command(&db.target, &cnf)?
-        .spawn()
-        .ctx(|| "cannot run the mariadb client".into())?;
     let scratch = format!("strata_replay_{}", std::process::id());
     let files: Vec<String> = paths
         .iter()
@@ -415,45 +424,56 @@ fn replay(
         lookup: Some(&lookup),
     };
     let text = std::io::BufReader::with_capacity(1 << 20, reader.stdout.take().expect("piped"));
-    let mut stdin = std::io::BufWriter::with_capacity(1 << 20, load.stdin.take().expect("piped"));
-    let mut marks = super::binlog_filter::Marks::default();
-    let filtered = super::binlog_filter::filter(text, &mut stdin, &scope, &mut marks);
-    let flushed = stdin.flush();
-    drop(stdin);
-    if filtered.is_err() {
-        // Stop the reader at once; what the client holds is whole statements.
-        let _ = reader.kill();
-    }
-    let out = load
-        .wait_with_output()
-        .ctx(|| "cannot run the mariadb client".into())?;
+    let (script, script_in) = std::io::pipe().ctx(|| "cannot make a pipe".into())?;
+    let (filtered, applied) = std::thread::scope(|s| {
+        let filtering = s.spawn(move || {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, script_in);
+            let r = super::binlog_filter::filter(text, &mut out, &scope);
+            let flushed = out.flush();
+            r.and_then(|()| flushed.map_err(super::binlog_filter::Stop::Io))
+        });
+        let applied = super::apply::apply(
+            std::io::BufReader::with_capacity(1 << 20, script),
+            &mut conn,
+            batch_bytes,
+        );
+        // A failed statement stops the replay: the filter's writes fail once the
+        // script is dropped, and the reader is stopped.
+        if applied.is_err() {
+            let _ = reader.kill();
+        }
+        (
+            filtering.join().expect("the binlog filter panicked"),
+            applied,
+        )
+    });
     let read = reader.wait_with_output().ctx(|| "mariadb-binlog".into())?;
-    let failed = filtered.is_err() || !out.status.success();
-    if failed {
+    if filtered.is_err() || applied.is_err() {
         drop_scratch(c, &scratch);
     }
-    if let Err(super::binlog_filter::Stop::Undecidable { at, what }) = &filtered {
-        return Err(Error::Replay {
-            target: c.target(),
-            message: format!(
-                "stopped at {at}, before a change strata cannot replay alone: {what}; everything before it was replayed (replay the rest with mariadb-binlog --start-position)"
-            ),
-        });
-    }
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let why = stderr
-            .lines()
-            .rfind(|l| l.starts_with("ERROR"))
-            .unwrap_or(stderr.trim());
-        let at = script_line(why)
-            .and_then(|l| marks.position_of(l))
+    if let Err(failed) = applied {
+        let at = failed
+            .at
             .map(|p| format!("stopped at {p} (everything before it was replayed): "))
             .unwrap_or_default();
         return Err(Error::Replay {
             target: c.target(),
-            message: format!("{at}{why}"),
+            message: format!("{at}{}", failed.why),
         });
+    }
+    match filtered {
+        Err(super::binlog_filter::Stop::Undecidable { at, what }) => {
+            return Err(Error::Replay {
+                target: c.target(),
+                message: format!(
+                    "stopped at {at}, before a change strata cannot replay alone: {what}; everything before it was replayed (replay the rest with mariadb-binlog --start-position)"
+                ),
+            })
+        }
+        Err(super::binlog_filter::Stop::Io(e)) => {
+            return Err(Error::io("replaying the binlogs", e))
+        }
+        Ok(()) => {}
     }
     if !read.status.success() {
         return Err(Error::Other(format!(
@@ -461,20 +481,9 @@ fn replay(
             String::from_utf8_lossy(&read.stderr).trim()
         )));
     }
-    if let Err(super::binlog_filter::Stop::Io(e)) = filtered {
-        return Err(Error::io("replaying the binlogs", e));
-    }
-    flushed.map_err(|e| Error::io("replaying the binlogs", e))
+    Ok(())
 }
 
-/// The script line of a client error (`ERROR 1146 (42S02) at line 57: ...`).
-fn script_line(error: &str) -> Option<u64> {
-    let rest = &error[error.find(" at line ")? + 9..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-/// Removes the scratch database of a replay that failed before its end.
 fn drop_scratch(c: &Connect, scratch: &str) {
     use mysql::prelude::Queryable;
     if let Ok(mut conn) = c.connect() {

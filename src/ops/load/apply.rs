@@ -1,0 +1,296 @@
+//! Applies a replay script (`mariadb-binlog`'s output, filtered) on one connection, many
+//! statements per packet. Replaying through the `mariadb` client cost one round trip
+//! per statement, and a binlog transaction is a dozen statements (the session settings
+//! `mariadb-binlog` repeats, `BEGIN`, a `BINLOG` per row event, `COMMIT`): the round
+//! trips, not the server's work, were the replay's time. Here statements go in batches
+//! in one session, in order, so every session setting, user variable and temporary
+//! table carries over exactly as the client would have carried it; a failing statement
+//! stops the replay and is named with the binlog position it came from.
+
+use crate::format::sqlscript::Statements;
+use mysql::prelude::Queryable;
+use std::io::BufRead;
+
+/// A comment line the filter writes before the statements of each binlog event:
+/// `# strata-at binlog.000012:4567`.
+pub const MARK: &str = "# strata-at ";
+
+/// Statements sent in one packet at most.
+const BATCH_STATEMENTS: usize = 512;
+
+/// Why the replay stopped.
+#[derive(Debug)]
+pub struct Failed {
+    /// The binlog position of the statement that failed, when the script said it.
+    pub at: Option<String>,
+    pub why: String,
+}
+
+/// One statement ready to send, and the position it came from.
+struct Ready {
+    sql: String,
+    at: Option<String>,
+}
+
+/// Sends the statements of `script` to `conn` in order, in packets of at most
+/// `max_bytes` (and [`BATCH_STATEMENTS`]); returns how many statements ran.
+pub fn apply<R: BufRead>(
+    script: R,
+    conn: &mut mysql::Conn,
+    max_bytes: usize,
+) -> Result<u64, Failed> {
+    let mut statements = Statements::new(script);
+    let mut at: Option<String> = None;
+    let mut batch: Vec<Ready> = Vec::new();
+    // Row events of consecutive `BINLOG` statements (one transaction's), joined.
+    let mut events: Option<(Vec<u8>, Option<String>)> = None;
+    let mut bytes = 0;
+    let mut ran = 0;
+    loop {
+        let next = statements.next_statement().map_err(|e| Failed {
+            at: at.clone(),
+            why: format!("reading the binlogs: {e}"),
+        })?;
+        let prepared = match &next {
+            Some(stmt) => prepare(&stmt.text, &mut at),
+            None => None,
+        };
+        if let Some(sql) = &prepared {
+            if let Some(raw) = binlog_payload(sql) {
+                let joined = events.get_or_insert_with(|| (Vec::new(), at.clone()));
+                if joined.0.len() + raw.len() <= max_bytes / 2 {
+                    joined.0.extend_from_slice(&raw);
+                    continue;
+                }
+                // Too much for one statement: the joined events go first.
+                let full = std::mem::replace(joined, (raw, at.clone()));
+                ran += send_events(conn, &mut batch, full)?;
+                bytes = 0;
+                continue;
+            }
+        }
+        if let Some(full) = events.take() {
+            ran += send_events(conn, &mut batch, full)?;
+            bytes = 0;
+        }
+        let Some(sql) = prepared else {
+            if next.is_none() {
+                break;
+            }
+            continue;
+        };
+        if !batch.is_empty() && (bytes + sql.len() > max_bytes || batch.len() >= BATCH_STATEMENTS) {
+            ran += send(conn, &mut batch)?;
+            bytes = 0;
+        }
+        bytes += sql.len() + 2;
+        batch.push(Ready {
+            sql,
+            at: at.clone(),
+        });
+    }
+    ran += send(conn, &mut batch)?;
+    Ok(ran)
+}
+
+/// The events a `BINLOG '<base64>'` statement carries, decoded.
+fn binlog_payload(sql: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let head = sql.get(..6)?;
+    if !head.eq_ignore_ascii_case("BINLOG") {
+        return None;
+    }
+    let quoted = sql[6..].trim();
+    let inner = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
+    let clean: Vec<u8> = inner.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    // `mariadb-binlog` encodes each event on its own, so padding may end a chunk in the
+    // middle: decode chunk by chunk, each ending at a padded group (as the server does).
+    if clean.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
+    let mut start = 0;
+    for (i, group) in clean.chunks(4).enumerate() {
+        let end = (i + 1) * 4;
+        if group.contains(&b'=') || end == clean.len() {
+            let chunk = base64::engine::general_purpose::STANDARD
+                .decode(&clean[start..end])
+                .ok()?;
+            out.extend_from_slice(&chunk);
+            start = end;
+        }
+    }
+    Some(out)
+}
+
+/// Sends `events` as one `BINLOG` statement at the end of `batch`. The server answers
+/// nothing after a `BINLOG` of row events in a multi-statement packet (it drops the
+/// "more results" flag, though it goes on executing), so one always ends its packet.
+fn send_events(
+    conn: &mut mysql::Conn,
+    batch: &mut Vec<Ready>,
+    (events, at): (Vec<u8>, Option<String>),
+) -> Result<u64, Failed> {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(&events);
+    batch.push(Ready {
+        sql: format!("BINLOG '{text}'"),
+        at,
+    });
+    send(conn, batch)
+}
+
+/// The statement as the server gets it: whole-line comments dropped (noting the
+/// position marks among them), the client's charset command as `SET NAMES`, and a
+/// statement that is not UTF-8 (a latin1 literal of a statement-based log) sent as its
+/// own bytes through `EXECUTE IMMEDIATE`, which reads them in the session's
+/// `character_set_client` as the client would have sent them.
+fn prepare(text: &[u8], at: &mut Option<String>) -> Option<String> {
+    let mut kept: Vec<u8> = Vec::with_capacity(text.len());
+    let mut code = false;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let t = line.trim_ascii_start();
+        if !code && t.starts_with(b"#") {
+            if let Some(p) = t.strip_prefix(MARK.as_bytes()) {
+                *at = Some(String::from_utf8_lossy(p.trim_ascii()).into_owned());
+            }
+            continue;
+        }
+        if !t.is_empty() {
+            code = true;
+        }
+        if code {
+            kept.extend_from_slice(line);
+        }
+    }
+    let body = kept.trim_ascii();
+    if body.is_empty() {
+        return None;
+    }
+    if let Some(cs) = body
+        .strip_prefix(b"/*!\\C ")
+        .and_then(|r| r.strip_suffix(b"*/"))
+    {
+        let cs = String::from_utf8_lossy(cs.trim_ascii()).into_owned();
+        return Some(format!("SET NAMES {cs}"));
+    }
+    Some(match std::str::from_utf8(body) {
+        Ok(s) => s.to_string(),
+        Err(_) => format!(
+            "EXECUTE IMMEDIATE CONVERT(0x{} USING binary)",
+            hex::encode(body)
+        ),
+    })
+}
+
+/// Sends `batch` as one multi-statement packet and reads every result; the first
+/// failing statement is reported with its position. Empties `batch`.
+fn send(conn: &mut mysql::Conn, batch: &mut Vec<Ready>) -> Result<u64, Failed> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let mut sql = String::with_capacity(batch.iter().map(|r| r.sql.len() + 2).sum());
+    for r in batch.iter() {
+        sql.push_str(&r.sql);
+        sql.push_str(";\n");
+    }
+    let failed = |i: usize, e: mysql::Error| Failed {
+        at: batch.get(i).and_then(|r| r.at.clone()),
+        why: one_line(&e),
+    };
+    let mut done = 0;
+    let outcome = match conn.query_iter(sql) {
+        Err(e) => Err(failed(0, e)),
+        Ok(mut result) => loop {
+            let Some(set) = result.iter() else {
+                break Ok(());
+            };
+            let mut err = None;
+            for row in set {
+                if let Err(e) = row {
+                    err = Some(e);
+                    break;
+                }
+            }
+            if let Some(e) = err {
+                break Err(failed(done, e));
+            }
+            done += 1;
+        },
+    };
+    let n = batch.len();
+    let outcome = outcome.and_then(|()| {
+        if done < n {
+            // The server stopped answering: what came after is unknown; never go on.
+            return Err(Failed {
+                at: batch.get(done).and_then(|r| r.at.clone()),
+                why: format!(
+                    "the server answered {done} of {n} statements sent together and nothing after `{}`; the replay stops here",
+                    batch
+                        .get(done.saturating_sub(1))
+                        .map(|r| r.sql.chars().take(60).collect::<String>())
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
+    });
+    batch.clear();
+    outcome.map(|()| n as u64)
+}
+
+/// A server error as the client prints it: `ERROR 1146 (42S02): Table ... doesn't exist`.
+fn one_line(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::MySqlError(m) => {
+            format!("ERROR {} ({}): {}", m.code, m.state, m.message)
+        }
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_lose_their_comments_keep_their_marks_and_travel_as_the_client_sent_them() {
+        let mut at = None;
+        assert_eq!(
+            prepare(
+                b"# at 4\n# strata-at binlog.000001:4\n#2611 server id 1\nBEGIN",
+                &mut at
+            ),
+            Some("BEGIN".into())
+        );
+        assert_eq!(at.as_deref(), Some("binlog.000001:4"));
+        assert_eq!(
+            prepare(b"/*!\\C utf8mb3 */", &mut at),
+            Some("SET NAMES utf8mb3".into())
+        );
+        assert_eq!(prepare(b"# only a comment\n", &mut at), None);
+        assert_eq!(
+            prepare(b"INSERT INTO t VALUES ('ca\xe9')", &mut at),
+            Some(
+                "EXECUTE IMMEDIATE CONVERT(0x494e5345525420494e544f20742056414c5545532028276361e92729 USING binary)"
+                    .into()
+            )
+        );
+        // Events encoded one by one, padding between them, decode whole.
+        assert_eq!(
+            binlog_payload("BINLOG '\nYQ==\nYmM=\nZGVm\n'"),
+            Some(b"abcdef".to_vec())
+        );
+        assert_eq!(binlog_payload("SELECT 1"), None);
+        // A `#` inside a statement's later lines is the statement's own text.
+        assert_eq!(
+            prepare(b"BINLOG '\nabc\n#x\n'", &mut at),
+            Some("BINLOG '\nabc\n#x\n'".into())
+        );
+    }
+}
