@@ -32,8 +32,20 @@ struct Ready {
     at: Option<String>,
 }
 
+/// Source transactions joined into one target transaction at most.
+const JOINED_TRANSACTIONS: usize = 1000;
+
 /// Sends the statements of `script` to `conn` in order, in packets of at most
 /// `max_bytes` (and [`BATCH_STATEMENTS`]); returns how many statements ran.
+///
+/// Row events are where a replay spends its time, one round trip per transaction even
+/// in batches (a `BINLOG` statement must end its packet). So consecutive transactions
+/// made of row events only are joined: their events go as one `BINLOG` statement in one
+/// target transaction (at most [`JOINED_TRANSACTIONS`]); the `COMMIT`/`START
+/// TRANSACTION` between them are dropped and the session settings between them are
+/// applied after it (row events do not read them), the last value of each, before
+/// anything that does. A failure rolls the joined transaction back whole, so everything
+/// before the position it names was replayed, and nothing after.
 pub fn apply<R: BufRead>(
     script: R,
     conn: &mut mysql::Conn,
@@ -41,56 +53,182 @@ pub fn apply<R: BufRead>(
 ) -> Result<u64, Failed> {
     let mut statements = Statements::new(script);
     let mut at: Option<String> = None;
-    let mut batch: Vec<Ready> = Vec::new();
-    // Row events of consecutive `BINLOG` statements (one transaction's), joined.
-    let mut events: Option<(Vec<u8>, Option<String>)> = None;
-    let mut bytes = 0;
-    let mut ran = 0;
-    loop {
-        let next = statements.next_statement().map_err(|e| Failed {
-            at: at.clone(),
-            why: format!("reading the binlogs: {e}"),
-        })?;
-        let prepared = match &next {
-            Some(stmt) => prepare(&stmt.text, &mut at),
-            None => None,
-        };
-        if let Some(sql) = &prepared {
-            if let Some(raw) = binlog_payload(sql) {
-                let joined = events.get_or_insert_with(|| (Vec::new(), at.clone()));
-                if joined.0.len() + raw.len() <= max_bytes / 2 {
-                    joined.0.extend_from_slice(&raw);
-                    continue;
-                }
-                // Too much for one statement: the joined events go first.
-                let full = std::mem::replace(joined, (raw, at.clone()));
-                ran += send_events(conn, &mut batch, full)?;
-                bytes = 0;
-                continue;
-            }
+    let mut a = Applier {
+        conn,
+        max_bytes,
+        batch: Vec::new(),
+        bytes: 0,
+        ran: 0,
+        joined: None,
+    };
+    while let Some(stmt) = statements.next_statement().map_err(|e| Failed {
+        at: at.clone(),
+        why: format!("reading the binlogs: {e}"),
+    })? {
+        if let Some(sql) = prepare(&stmt.text, &mut at) {
+            a.statement(Ready {
+                sql,
+                at: at.clone(),
+            })?;
         }
-        if let Some(full) = events.take() {
-            ran += send_events(conn, &mut batch, full)?;
-            bytes = 0;
-        }
-        let Some(sql) = prepared else {
-            if next.is_none() {
-                break;
-            }
-            continue;
-        };
-        if !batch.is_empty() && (bytes + sql.len() > max_bytes || batch.len() >= BATCH_STATEMENTS) {
-            ran += send(conn, &mut batch)?;
-            bytes = 0;
-        }
-        bytes += sql.len() + 2;
-        batch.push(Ready {
-            sql,
-            at: at.clone(),
-        });
     }
-    ran += send(conn, &mut batch)?;
-    Ok(ran)
+    a.flush_joined()?;
+    a.send()?;
+    Ok(a.ran)
+}
+
+/// Row events being joined, and what came after the last of them.
+struct Joined {
+    events: Vec<u8>,
+    at: Option<String>,
+    transactions: usize,
+    /// Settings met between joined transactions: the last statement of each, in order.
+    settings: Vec<(String, Ready)>,
+    /// What followed the last `BINLOG`: boundaries and settings only.
+    tail: Vec<Ready>,
+}
+
+struct Applier<'c> {
+    conn: &'c mut mysql::Conn,
+    max_bytes: usize,
+    batch: Vec<Ready>,
+    bytes: usize,
+    ran: u64,
+    joined: Option<Joined>,
+}
+
+impl Applier<'_> {
+    fn statement(&mut self, r: Ready) -> Result<(), Failed> {
+        if let Some(raw) = binlog_payload(&r.sql) {
+            return self.events(raw, r.at);
+        }
+        if let Some(j) = &mut self.joined {
+            if !matches!(kind(&r.sql), Kind::Other) {
+                j.tail.push(r);
+                return Ok(());
+            }
+        }
+        self.flush_joined()?;
+        self.push(r)
+    }
+
+    /// Row events: joined to the transactions before them when only boundaries and
+    /// settings came between.
+    fn events(&mut self, raw: Vec<u8>, at: Option<String>) -> Result<(), Failed> {
+        if let Some(j) = &mut self.joined {
+            let room = j.events.len() + raw.len() <= self.max_bytes / 2;
+            let new_transaction = j
+                .tail
+                .iter()
+                .any(|t| matches!(kind(&t.sql), Kind::Boundary));
+            if room && (!new_transaction || j.transactions < JOINED_TRANSACTIONS) {
+                for t in std::mem::take(&mut j.tail) {
+                    if let Kind::Setting(key) = kind(&t.sql) {
+                        j.settings.retain(|(k, _)| *k != key);
+                        j.settings.push((key, t));
+                    }
+                }
+                j.transactions += usize::from(new_transaction);
+                j.events.extend_from_slice(&raw);
+                return Ok(());
+            }
+            self.flush_joined()?;
+        }
+        self.joined = Some(Joined {
+            events: raw,
+            at,
+            transactions: 1,
+            settings: Vec::new(),
+            tail: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Sends the joined events (ending their packet), then the settings met between
+    /// them and what followed them.
+    fn flush_joined(&mut self) -> Result<(), Failed> {
+        let Some(j) = self.joined.take() else {
+            return Ok(());
+        };
+        use base64::Engine;
+        let text = base64::engine::general_purpose::STANDARD.encode(&j.events);
+        self.batch.push(Ready {
+            sql: format!("BINLOG '{text}'"),
+            at: j.at,
+        });
+        self.send()?;
+        for r in j.settings.into_iter().map(|(_, r)| r).chain(j.tail) {
+            self.push(r)?;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, r: Ready) -> Result<(), Failed> {
+        if !self.batch.is_empty()
+            && (self.bytes + r.sql.len() > self.max_bytes || self.batch.len() >= BATCH_STATEMENTS)
+        {
+            self.send()?;
+        }
+        self.bytes += r.sql.len() + 2;
+        self.batch.push(r);
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<(), Failed> {
+        self.ran += send(self.conn, &mut self.batch)?;
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+/// What a statement is to the joining of row events.
+enum Kind {
+    /// `COMMIT`, `BEGIN`, `START TRANSACTION`.
+    Boundary,
+    /// Sets session state only (`SET ...`, `use`); the key names what it sets.
+    Setting(String),
+    Other,
+}
+
+fn kind(sql: &str) -> Kind {
+    let t = sql.trim();
+    let word = |w: &str| t.len() >= w.len() && t[..w.len()].eq_ignore_ascii_case(w);
+    let bare = |w: &str| word(w) && empty_or_comment(&t[w.len()..]);
+    if bare("COMMIT") || bare("BEGIN") || bare("START TRANSACTION") {
+        return Kind::Boundary;
+    }
+    if word("use ") {
+        return Kind::Setting("use".into());
+    }
+    let set = if word("SET ") {
+        Some(&t[4..])
+    } else if (t.starts_with("/*!") || t.starts_with("/*M!")) && t.ends_with("*/") {
+        t.find(" SET ").map(|i| &t[i + 5..t.len() - 2])
+    } else {
+        None
+    };
+    match set {
+        // The variables it sets, without their values: `TIMESTAMP`, `@@session.a, @@session.b`.
+        Some(vars) if !vars.contains('\'') => Kind::Setting(
+            vars.split(',')
+                .map(|a| {
+                    a.split('=')
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_ascii_lowercase()
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => Kind::Other,
+    }
+}
+
+/// Nothing, or one `/* ... */` comment.
+fn empty_or_comment(s: &str) -> bool {
+    let t = s.trim();
+    t.is_empty() || (t.starts_with("/*") && t.ends_with("*/") && !t.starts_with("/*!"))
 }
 
 /// The events a `BINLOG '<base64>'` statement carries, decoded.
@@ -105,7 +243,7 @@ fn binlog_payload(sql: &str) -> Option<Vec<u8>> {
     let clean: Vec<u8> = inner.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
     // `mariadb-binlog` encodes each event on its own, so padding may end a chunk in the
     // middle: decode chunk by chunk, each ending at a padded group (as the server does).
-    if clean.len() % 4 != 0 {
+    if !clean.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(clean.len() / 4 * 3);
@@ -121,23 +259,6 @@ fn binlog_payload(sql: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// Sends `events` as one `BINLOG` statement at the end of `batch`. The server answers
-/// nothing after a `BINLOG` of row events in a multi-statement packet (it drops the
-/// "more results" flag, though it goes on executing), so one always ends its packet.
-fn send_events(
-    conn: &mut mysql::Conn,
-    batch: &mut Vec<Ready>,
-    (events, at): (Vec<u8>, Option<String>),
-) -> Result<u64, Failed> {
-    use base64::Engine;
-    let text = base64::engine::general_purpose::STANDARD.encode(&events);
-    batch.push(Ready {
-        sql: format!("BINLOG '{text}'"),
-        at,
-    });
-    send(conn, batch)
 }
 
 /// The statement as the server gets it: whole-line comments dropped (noting the
@@ -287,6 +408,17 @@ mod tests {
             Some(b"abcdef".to_vec())
         );
         assert_eq!(binlog_payload("SELECT 1"), None);
+        // What joining row events may move past, and what it may not.
+        assert!(matches!(kind("COMMIT"), Kind::Boundary));
+        assert!(matches!(kind("START TRANSACTION"), Kind::Boundary));
+        assert!(matches!(kind("COMMIT /* implicit */"), Kind::Boundary));
+        assert!(matches!(kind("SET TIMESTAMP=1795907529"), Kind::Setting(k) if k == "timestamp"));
+        assert!(
+            matches!(kind("/*M!100001 SET @@session.gtid_seq_no=14*/"), Kind::Setting(k) if k == "@@session.gtid_seq_no")
+        );
+        assert!(matches!(kind("SET @a := 'x,y'"), Kind::Other));
+        assert!(matches!(kind("COMMIT AND CHAIN"), Kind::Other));
+        assert!(matches!(kind("UPDATE t SET a = 1"), Kind::Other));
         // A `#` inside a statement's later lines is the statement's own text.
         assert_eq!(
             prepare(b"BINLOG '\nabc\n#x\n'", &mut at),

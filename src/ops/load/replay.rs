@@ -1,8 +1,9 @@
 //! The steps of `strata load` that go through the server's own client tools: SQL that
 //! uses `DELIMITER` (objects), and the replay of captured binlogs up to a stop point
-//! (`mariadb-binlog [--stop-datetime] | mariadb`; a position or a GTID is cut by strata
-//! itself in the copies it hands over). Credentials reach the tools in a temporary
-//! option file, never argv or their environment.
+//! (`mariadb-binlog [--stop-datetime]` decodes, [`super::binlog_filter`] keeps what
+//! belongs to the database, [`super::apply`] sends it; a position or a GTID is cut by
+//! strata itself in the copies it hands over). Credentials reach the tools in a
+//! temporary option file, never argv or their environment.
 
 use super::Db;
 use crate::catalog::Catalog;
