@@ -32,8 +32,10 @@ struct Ready {
     at: Option<String>,
 }
 
-/// Source transactions joined into one target transaction at most.
-const JOINED_TRANSACTIONS: usize = 1000;
+/// Source transactions joined into one target transaction at most, when the session
+/// writes no binary log (a `BINLOG` statement of many transactions' events makes the
+/// server rewrite its binlog cache once per event: the log grows with the square).
+pub const JOINED_TRANSACTIONS: usize = 1000;
 
 /// Sends the statements of `script` to `conn` in order, in packets of at most
 /// `max_bytes` (and [`BATCH_STATEMENTS`]); returns how many statements ran.
@@ -41,7 +43,7 @@ const JOINED_TRANSACTIONS: usize = 1000;
 /// Row events are where a replay spends its time, one round trip per transaction even
 /// in batches (a `BINLOG` statement must end its packet). So consecutive transactions
 /// made of row events only are joined: their events go as one `BINLOG` statement in one
-/// target transaction (at most [`JOINED_TRANSACTIONS`]); the `COMMIT`/`START
+/// target transaction (at most `join`, see [`JOINED_TRANSACTIONS`]); the `COMMIT`/`START
 /// TRANSACTION` between them are dropped and the session settings between them are
 /// applied after it (row events do not read them), the last value of each, before
 /// anything that does. A failure rolls the joined transaction back whole, so everything
@@ -50,12 +52,14 @@ pub fn apply<R: BufRead>(
     script: R,
     conn: &mut mysql::Conn,
     max_bytes: usize,
+    join: usize,
 ) -> Result<u64, Failed> {
     let mut statements = Statements::new(script);
     let mut at: Option<String> = None;
     let mut a = Applier {
         conn,
         max_bytes,
+        join: join.max(1),
         batch: Vec::new(),
         bytes: 0,
         ran: 0,
@@ -91,6 +95,7 @@ struct Joined {
 struct Applier<'c> {
     conn: &'c mut mysql::Conn,
     max_bytes: usize,
+    join: usize,
     batch: Vec<Ready>,
     bytes: usize,
     ran: u64,
@@ -121,7 +126,7 @@ impl Applier<'_> {
                 .tail
                 .iter()
                 .any(|t| matches!(kind(&t.sql), Kind::Boundary));
-            if room && (!new_transaction || j.transactions < JOINED_TRANSACTIONS) {
+            if room && (!new_transaction || j.transactions < self.join) {
                 for t in std::mem::take(&mut j.tail) {
                     if let Kind::Setting(key) = kind(&t.sql) {
                         j.settings.retain(|(k, _)| *k != key);

@@ -396,6 +396,13 @@ fn replay(
         crate::source::mysql::sql::ident(&db.target)
     ))
     .map_err(|e| c.err(&e))?;
+    // Like the rest of `load`, the replay is not written to the target's binary log
+    // where the account may say so; then transactions of row events are joined.
+    let join = if conn.query_drop("SET SESSION sql_log_bin = 0").is_ok() {
+        super::apply::JOINED_TRANSACTIONS
+    } else {
+        1
+    };
     let mut reader = binlog
         .args(paths)
         .stdout(Stdio::piped())
@@ -437,6 +444,7 @@ fn replay(
             std::io::BufReader::with_capacity(1 << 20, script),
             &mut conn,
             batch_bytes,
+            join,
         );
         // A failed statement stops the replay: the filter's writes fail once the
         // script is dropped, and the reader is stopped.
