@@ -64,6 +64,9 @@ pub fn apply<R: BufRead>(
         bytes: 0,
         ran: 0,
         joined: None,
+        held: None,
+        group: 0,
+        group_at: None,
     };
     while let Some(stmt) = statements.next_statement().map_err(|e| Failed {
         at: at.clone(),
@@ -77,6 +80,7 @@ pub fn apply<R: BufRead>(
         }
     }
     a.flush_joined()?;
+    a.release()?;
     a.send()?;
     Ok(a.ran)
 }
@@ -100,11 +104,18 @@ struct Applier<'c> {
     bytes: usize,
     ran: u64,
     joined: Option<Joined>,
+    /// A `COMMIT` held back (with the settings after it), to be dropped with the
+    /// `START TRANSACTION` that follows: statement transactions joined too.
+    held: Option<Vec<Ready>>,
+    /// Source transactions in the open target transaction, and where it started.
+    group: usize,
+    group_at: Option<String>,
 }
 
 impl Applier<'_> {
     fn statement(&mut self, r: Ready) -> Result<(), Failed> {
         if let Some(raw) = binlog_payload(&r.sql) {
+            self.release()?;
             return self.events(raw, r.at);
         }
         if let Some(j) = &mut self.joined {
@@ -114,7 +125,48 @@ impl Applier<'_> {
             }
         }
         self.flush_joined()?;
+        self.join_statements(r)
+    }
+
+    /// Joins transactions of statements: a `COMMIT` is held back, and dropped with the
+    /// `START TRANSACTION` that follows it (settings between them still go, in order);
+    /// anything else releases it first.
+    fn join_statements(&mut self, r: Ready) -> Result<(), Failed> {
+        let k = kind(&r.sql);
+        match (&mut self.held, &k) {
+            (Some(held), Kind::Setting(_)) => {
+                held.push(r);
+                return Ok(());
+            }
+            (Some(_), Kind::Boundary) if is_start(&r.sql) => {
+                let held = self.held.take().unwrap_or_default();
+                for s in held.into_iter().skip(1) {
+                    self.push(s)?;
+                }
+                self.group += 1;
+                return Ok(());
+            }
+            (None, Kind::Boundary)
+                if self.join > 1
+                    && self.group < self.join
+                    && r.sql.trim().len() >= 6
+                    && r.sql.trim()[..6].eq_ignore_ascii_case("COMMIT") =>
+            {
+                self.held = Some(vec![r]);
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.release()?;
         self.push(r)
+    }
+
+    /// Sends a held `COMMIT` and the settings after it.
+    fn release(&mut self) -> Result<(), Failed> {
+        for s in self.held.take().unwrap_or_default() {
+            self.push(s)?;
+        }
+        Ok(())
     }
 
     /// Row events: joined to the transactions before them when only boundaries and
@@ -134,6 +186,7 @@ impl Applier<'_> {
                     }
                 }
                 j.transactions += usize::from(new_transaction);
+                self.group += usize::from(new_transaction);
                 j.events.extend_from_slice(&raw);
                 return Ok(());
             }
@@ -169,6 +222,14 @@ impl Applier<'_> {
     }
 
     fn push(&mut self, r: Ready) -> Result<(), Failed> {
+        if let Kind::Boundary = kind(&r.sql) {
+            if is_start(&r.sql) {
+                self.group = 1;
+                self.group_at = r.at.clone();
+            } else {
+                self.group = 0;
+            }
+        }
         if !self.batch.is_empty()
             && (self.bytes + r.sql.len() > self.max_bytes || self.batch.len() >= BATCH_STATEMENTS)
         {
@@ -180,7 +241,20 @@ impl Applier<'_> {
     }
 
     fn send(&mut self) -> Result<(), Failed> {
-        self.ran += send(self.conn, &mut self.batch)?;
+        match send(self.conn, &mut self.batch) {
+            Ok(n) => self.ran += n,
+            Err(mut f) => {
+                if self.group > 1 {
+                    // The joined transactions roll back together: name where they began.
+                    f.at = self.group_at.clone().or(f.at);
+                    f.why += &format!(
+                        " (in one of {} transactions replayed together from there; none of them was kept)",
+                        self.group
+                    );
+                }
+                return Err(f);
+            }
+        }
         self.bytes = 0;
         Ok(())
     }
@@ -228,6 +302,12 @@ fn kind(sql: &str) -> Kind {
         ),
         _ => Kind::Other,
     }
+}
+
+/// `BEGIN` or `START TRANSACTION`.
+fn is_start(sql: &str) -> bool {
+    let t = sql.trim();
+    !(t.len() >= 6 && t[..6].eq_ignore_ascii_case("COMMIT"))
 }
 
 /// Nothing, or one `/* ... */` comment.
