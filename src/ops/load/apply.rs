@@ -5,7 +5,9 @@
 //! trips, not the server's work, were the replay's time. Here statements go in batches
 //! in one session, in order, so every session setting, user variable and temporary
 //! table carries over exactly as the client would have carried it; a failing statement
-//! stops the replay and is named with the binlog position it came from.
+//! stops the replay and is named with the binlog position it came from. Where the
+//! session writes no binary log, consecutive source transactions are also committed
+//! as one (see [`apply`]): the commit, not the statement, is then the cost.
 
 use crate::format::sqlscript::Statements;
 use mysql::prelude::Queryable;
