@@ -433,6 +433,7 @@ fn replay(
     };
     let text = std::io::BufReader::with_capacity(1 << 20, reader.stdout.take().expect("piped"));
     let (script, script_in) = std::io::pipe().ctx(|| "cannot make a pipe".into())?;
+    let started = std::time::Instant::now();
     let (filtered, applied) = std::thread::scope(|s| {
         let filtering = s.spawn(move || {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, script_in);
@@ -459,6 +460,17 @@ fn replay(
     let read = reader.wait_with_output().ctx(|| "mariadb-binlog".into())?;
     if filtered.is_err() || applied.is_err() {
         drop_scratch(c, &scratch);
+    }
+    if let Ok(n) = &applied {
+        tracing::info!(
+            "replayed {n} statements in {:.2} s ({})",
+            started.elapsed().as_secs_f64(),
+            if join > 1 {
+                "transactions joined, not written to the binary log"
+            } else {
+                "each transaction on its own: the account may not turn sql_log_bin off"
+            }
+        );
     }
     if let Err(failed) = applied {
         let at = failed
