@@ -68,9 +68,13 @@ fi
 
 # Catch-up: a burst of writes after the event, captured by `strata binlog`, replayed.
 lsql src -e "CREATE TABLE IF NOT EXISTS ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(3), v INT)"
-python3 - "$WRITES" <<'PY' | lsql src
+# Row-based by default, as the issue measured it; BENCH_BINLOG_FORMAT=STATEMENT or MIXED
+# for the others.
+BINLOG_FORMAT="${BENCH_BINLOG_FORMAT:-ROW}"
+python3 - "$WRITES" "$BINLOG_FORMAT" <<'PY' | lsql src
 import sys
 n = int(sys.argv[1])
+print(f"SET SESSION binlog_format = {sys.argv[2]};")
 for i in range(n):
     print(f"BEGIN; INSERT INTO ticks (at, v) VALUES (NOW(3), {i}); "
           f"UPDATE orders SET amount = amount + 1 WHERE id = {1 + i * 7 % 400000}; "
@@ -90,8 +94,8 @@ t_pitr=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
 # The replay's own time, as strata logs it at -v.
 t_replay=$(sed -n 's/.*replayed [0-9]* statements in \([0-9.]*\) s.*/\1/p' "$WORK/pitr.log")
 grep 'replayed [0-9]* statements' "$WORK/pitr.log" | sed 's/^.*replayed/strata: replayed/'
-printf 'catch-up: %d transactions of 3 statements (%d MiB of binlog) replayed in %s s (load --until took %s s in all)\n' \
-    "$WRITES" $((binlog_bytes >> 20)) "$t_replay" "$t_pitr"
+printf 'catch-up: %d transactions of 3 statements (%d MiB of %s binlog) replayed in %s s (load --until took %s s in all)\n' \
+    "$WRITES" $((binlog_bytes >> 20)) "$BINLOG_FORMAT" "$t_replay" "$t_pitr"
 lsql -N -e "SELECT COUNT(*) FROM pitr_src.ticks" | awk -v n="$WRITES" '{print "replayed rows:", $1, "of", n}'
 # The peer: the same captured binlogs through `mariadb-binlog | mariadb`, on top of the
 # same load of event 1.
@@ -118,7 +122,7 @@ for t in ticks orders small_1; do
 done
 echo "checksums of ticks, orders, small_1 equal to the peer's"
 speed=$(awk -v s="$t_replay" -v p="$t_peer" 'BEGIN { printf "%.1f", p / s }')
-goal "binlog replay ($WRITES transactions)" "$t_replay s" "mariadb-binlog | mariadb: $t_peer s" \
+goal "binlog replay ($WRITES $BINLOG_FORMAT transactions)" "$t_replay s" "mariadb-binlog | mariadb: $t_peer s" \
     "${speed}x faster" ">= 10x faster" "$(awk -v x="$speed" 'BEGIN { print (x >= 10) ? "yes" : "NO" }')"
 kill "$SERVER_PID"; wait "$SERVER_PID" 2> /dev/null || true
 trap - EXIT
