@@ -3,7 +3,7 @@
 //! that is a file. A catalog whose rows are nonsense panics nothing and removes nothing
 //! outside the repository. These need root (bind mounts, tmpfs, another user).
 
-use crate::support::{files_source, member_of, mount, Scratch};
+use crate::support::{files_source, member_of, mount, stderr_of, Scratch};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,10 +51,6 @@ fn write_config(s: &Scratch, repo: &Path, extra: &str) {
         ),
     )
     .unwrap();
-}
-
-fn stderr_of(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Every read command works on `repo`, through `-R` and through a mount.

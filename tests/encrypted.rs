@@ -3,7 +3,7 @@
 //! `tar` and `zstd` restore; reads of a remote-only event stay ranged and checked; a
 //! flipped byte, a wrong identity and a missing one are clear errors, never wrong bytes.
 
-use crate::support::{files_source, member_of, s3, sshd, Scratch};
+use crate::support::{fetched, files_source, member_of, s3, sshd, stderr_of, Scratch};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -59,32 +59,11 @@ fn age_decrypt(key: &Path, from: &Path, to: &Path) {
     std::fs::write(to, out.stdout).unwrap();
 }
 
-fn stderr_of(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn fetched(stderr: &str) -> u64 {
-    stderr
-        .split("fetched ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `fetched N bytes` in: {stderr}"))
-}
-
 /// `data/` with 3 MiB of incompressible bytes, 800 KB of text and a small file.
 fn data(s: &Scratch) -> PathBuf {
     let d = s.path().join("data");
     std::fs::create_dir_all(&d).unwrap();
-    let mut x: u64 = 0x2545f4914f6cdd1d;
-    let big: Vec<u8> = (0..3 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let big = crate::support::noise(3 << 20, 0x2545f4914f6cdd1d);
     std::fs::write(d.join("big.bin"), big).unwrap();
     let text: String = (0..40_000)
         .map(|i| format!("row {i}: secret text\n"))

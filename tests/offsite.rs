@@ -4,7 +4,9 @@
 //! faults (wrong credentials, a missing bucket, a changed host key, a full disk, a
 //! server gone mid-upload) leave nothing counted as copied that is not.
 
-use crate::support::{files_source, member_of, mount, proxy::Proxy, s3, sshd, Scratch};
+use crate::support::{
+    fetched, files_source, member_of, mount, proxy::Proxy, s3, sshd, stderr_of, Scratch,
+};
 use std::path::{Path, PathBuf};
 use strata::catalog::CopyState;
 
@@ -13,15 +15,7 @@ use strata::catalog::CopyState;
 fn data(s: &Scratch) -> PathBuf {
     let d = s.path().join("data");
     std::fs::create_dir_all(&d).unwrap();
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    let big: Vec<u8> = (0..12 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let big = crate::support::noise(12 << 20, 0x9e3779b97f4a7c15);
     std::fs::write(d.join("big.bin"), big).unwrap();
     let text: String = (0..40_000)
         .map(|i| format!("row {i}: some text\n"))
@@ -35,20 +29,6 @@ fn s3_cmd(s: &Scratch, srv: &s3::S3Server, args: &[&str]) -> assert_cmd::Command
     let mut c = s.cmd(args);
     srv.env(&mut c);
     c
-}
-
-fn stderr_of(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The `N` of `fetched N bytes` in a `-v` run's stderr.
-fn fetched(stderr: &str) -> u64 {
-    stderr
-        .split("fetched ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `fetched N bytes` in: {stderr}"))
 }
 
 fn copy_state(s: &Scratch, id: i64, target: &str) -> Option<CopyState> {

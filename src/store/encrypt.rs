@@ -240,26 +240,11 @@ impl Encrypted {
         let out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         let write_err = |e| Error::io(format!("cannot write {}", tmp.path().display()), e);
         let mut w = encryptor.wrap_output(out).map_err(write_err)?;
-        let mut src =
-            std::fs::File::open(local).ctx(|| format!("cannot read {}", local.display()))?;
-        let (mut sha, mut size) = (sha2::Sha256::new(), 0u64);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = src
-                .read(&mut buf)
-                .ctx(|| format!("cannot read {}", local.display()))?;
-            if n == 0 {
-                break;
-            }
-            sha.update(&buf[..n]);
-            w.write_all(&buf[..n]).map_err(write_err)?;
-            size += n as u64;
-        }
+        let plain = super::copy_hashing(local, &mut w, &tmp.path().display().to_string())?;
         let mut out = w.finish().map_err(write_err)?;
         out.flush().map_err(write_err)?;
         drop(out);
-        let sha256 = hex::encode(sha.finalize());
-        Ok((tmp, Stored { size, sha256 }))
+        Ok((tmp, plain))
     }
 
     /// An encrypted copy already under `remote` (an upload cut after the target took

@@ -6,7 +6,6 @@
 use super::{Object, Store, Stored};
 use crate::error::{Error, IoContext, Result};
 use std::fs::File;
-use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -86,36 +85,18 @@ impl Store for LocalStore {
     }
 
     fn put(&self, name: &str, local: &Path) -> Result<Stored> {
-        use sha2::Digest;
         let dest = self.root.join(name);
         let dir = dest.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir).ctx(|| format!("cannot create {}", dir.display()))?;
-        let mut src = File::open(local).ctx(|| format!("cannot read {}", local.display()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .ctx(|| format!("cannot create a file in {}", dir.display()))?;
-        let (mut sha, mut size) = (sha2::Sha256::new(), 0u64);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = src
-                .read(&mut buf)
-                .ctx(|| format!("cannot read {}", local.display()))?;
-            if n == 0 {
-                break;
-            }
-            sha.update(&buf[..n]);
-            tmp.write_all(&buf[..n])
-                .ctx(|| format!("cannot write {}", dest.display()))?;
-            size += n as u64;
-        }
+        let stored = super::copy_hashing(local, &mut tmp, &dest.display().to_string())?;
         tmp.as_file()
             .sync_all()
             .ctx(|| format!("cannot write {}", dest.display()))?;
         tmp.persist_noclobber(&dest)
             .map_err(|e| Error::io(format!("cannot create {}", dest.display()), e.error))?;
-        Ok(Stored {
-            size,
-            sha256: hex::encode(sha.finalize()),
-        })
+        Ok(stored)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<Object>> {

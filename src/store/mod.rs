@@ -103,10 +103,33 @@ pub fn join(prefix: &str, name: &str) -> String {
 
 /// Size and hex SHA-256 of a local file.
 pub fn file_sha256(local: &Path) -> Result<(u64, String)> {
+    let s = copy_hashing(local, &mut std::io::sink(), "nothing")?;
+    Ok((s.size, s.sha256))
+}
+
+/// Copies the local file into `out` (named `dest` in messages), reading it once, and
+/// returns its size and hex SHA-256.
+pub fn copy_hashing(local: &Path, out: &mut dyn std::io::Write, dest: &str) -> Result<Stored> {
+    use crate::error::IoContext;
     use sha2::Digest;
-    let read = |e| crate::error::Error::io(format!("cannot read {}", local.display()), e);
-    let mut f = std::fs::File::open(local).map_err(read)?;
-    let mut h = sha2::Sha256::new();
-    let size = std::io::copy(&mut f, &mut h).map_err(read)?;
-    Ok((size, hex::encode(h.finalize())))
+    use std::io::Read;
+    let mut src = std::fs::File::open(local).ctx(|| format!("cannot read {}", local.display()))?;
+    let (mut sha, mut size) = (sha2::Sha256::new(), 0u64);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src
+            .read(&mut buf)
+            .ctx(|| format!("cannot read {}", local.display()))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .ctx(|| format!("cannot write {dest}"))?;
+        size += n as u64;
+    }
+    Ok(Stored {
+        size,
+        sha256: hex::encode(sha.finalize()),
+    })
 }

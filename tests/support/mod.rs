@@ -168,3 +168,31 @@ pub fn member_of(source: &str, p: &Path) -> String {
         p.display().to_string().trim_start_matches('/')
     )
 }
+
+/// `len` incompressible, deterministic bytes (xorshift from `seed`).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The `N` of `fetched N bytes` in a `-v` run's stderr.
+pub fn fetched(stderr: &str) -> u64 {
+    stderr
+        .split("fetched ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `fetched N bytes` in: {stderr}"))
+}
