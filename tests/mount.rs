@@ -502,3 +502,31 @@ fn frames_bigger_than_the_cache_are_served_right_without_growing_memory() {
         "the mount peaked at {peak} MiB with an 8 MiB cache"
     );
 }
+
+#[test]
+fn a_mount_tells_systemd_it_is_ready_once_it_serves_and_that_it_stops() {
+    if !mount::available() {
+        return;
+    }
+    let (s, _) = two_events();
+    let sock_path = s.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mnt = s.path().join("mnt");
+    let mut m = Mounted::with_env(
+        &s.config(),
+        &mnt,
+        &[],
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).expect("READY=1 from the mount");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.starts_with("READY=1\n"), "{msg}");
+    // Ready means serving: the tree is there.
+    assert!(mnt.join("latest").exists());
+    assert_eq!(m.stop(), Some(0));
+    let n = sock.recv(&mut buf).expect("STOPPING=1 from the mount");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+}

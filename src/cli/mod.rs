@@ -7,6 +7,7 @@ mod browse;
 mod fmt;
 mod load;
 mod mount;
+mod notify;
 mod prune;
 mod remote;
 mod repair;

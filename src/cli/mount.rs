@@ -89,11 +89,24 @@ pub fn run(
             Some(libc::ENOTCONN) => stale(mountpoint),
             _ => Error::io(format!("cannot mount on {}", mountpoint.display()), e),
         })?;
-    tracing::info!("mounted {} on {}", env.repo.display(), mountpoint.display());
+    if !env.quiet {
+        eprintln!(
+            "strata: mount: ready: {} is mounted on {} (stop with SIGTERM or `fusermount3 -u {}`)",
+            env.repo.display(),
+            mountpoint.display(),
+            mountpoint.display()
+        );
+    }
+    super::notify::systemd(&format!(
+        "READY=1\nSTATUS=serving {} on {}",
+        env.repo.display(),
+        mountpoint.display()
+    ));
     loop {
         std::thread::sleep(Duration::from_millis(100));
         if signalled.load(Ordering::SeqCst) {
             tracing::info!("signal received; unmounting {}", mountpoint.display());
+            super::notify::systemd("STOPPING=1");
             session
                 .umount_and_join()
                 .map_err(|e| Error::io(format!("cannot unmount {}", mountpoint.display()), e))?;
