@@ -8,7 +8,7 @@ use crate::format::{seekable, tarhdr, MANIFEST_NAME};
 use crate::model::{Event, FileMeta, Frame, Member, MemberKind};
 use sha2::Digest;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -318,19 +318,7 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
 
 /// SHA-256 of a whole file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).ctx(|| format!("cannot open {}", path.display()))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .ctx(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    crate::store::file_sha256(path).map(|(_, sha)| sha)
 }
 
 /// fsyncs the directory holding `path`, so that a rename in it is durable.

@@ -149,10 +149,7 @@ impl Applier<'_> {
                 return Ok(());
             }
             (None, Kind::Boundary)
-                if self.join > 1
-                    && self.group < self.join
-                    && r.sql.trim().len() >= 6
-                    && r.sql.trim()[..6].eq_ignore_ascii_case("COMMIT") =>
+                if self.join > 1 && self.group < self.join && !is_start(&r.sql) =>
             {
                 self.held = Some(vec![r]);
                 return Ok(());
@@ -176,10 +173,7 @@ impl Applier<'_> {
     fn events(&mut self, raw: Vec<u8>, at: Option<String>) -> Result<(), Failed> {
         if let Some(j) = &mut self.joined {
             let room = j.events.len() + raw.len() <= self.max_bytes / 2;
-            let new_transaction = j
-                .tail
-                .iter()
-                .any(|t| matches!(kind(&t.sql), Kind::Boundary));
+            let new_transaction = j.tail.iter().any(|t| is_boundary(&t.sql));
             if room && (!new_transaction || j.transactions < self.join) {
                 for t in std::mem::take(&mut j.tail) {
                     if let Kind::Setting(key) = kind(&t.sql) {
@@ -224,7 +218,7 @@ impl Applier<'_> {
     }
 
     fn push(&mut self, r: Ready) -> Result<(), Failed> {
-        if let Kind::Boundary = kind(&r.sql) {
+        if is_boundary(&r.sql) {
             if is_start(&r.sql) {
                 self.group = 1;
                 self.group_at = r.at.clone();
@@ -271,11 +265,20 @@ enum Kind {
     Other,
 }
 
+/// `COMMIT`, `BEGIN` or `START TRANSACTION`, alone (a comment may follow).
+fn is_boundary(sql: &str) -> bool {
+    let t = sql.trim();
+    ["COMMIT", "BEGIN", "START TRANSACTION"].iter().any(|w| {
+        t.len() >= w.len()
+            && t[..w.len()].eq_ignore_ascii_case(w)
+            && empty_or_comment(&t[w.len()..])
+    })
+}
+
 fn kind(sql: &str) -> Kind {
     let t = sql.trim();
     let word = |w: &str| t.len() >= w.len() && t[..w.len()].eq_ignore_ascii_case(w);
-    let bare = |w: &str| word(w) && empty_or_comment(&t[w.len()..]);
-    if bare("COMMIT") || bare("BEGIN") || bare("START TRANSACTION") {
+    if is_boundary(t) {
         return Kind::Boundary;
     }
     if word("use ") {
